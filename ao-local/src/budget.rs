@@ -33,14 +33,13 @@ impl Budget {
         self.exhausted.load(Ordering::Relaxed)
     }
 
-    /// Arms the budget for the next message, reinstalling the normal hook if
-    /// the previous message ran out.
+    /// Arms the budget for the next message. The hook is reinstalled every
+    /// time: that restarts Lua's instruction countdown, so gas depends only on
+    /// the message's own work, not on where the previous message left the count.
     pub(crate) fn reset(self: &Arc<Self>, lua: &Lua) -> mlua::Result<()> {
         self.used.store(0, Ordering::Relaxed);
-        if self.exhausted.swap(false, Ordering::Relaxed) {
-            install(lua, self)?;
-        }
-        Ok(())
+        self.exhausted.store(false, Ordering::Relaxed);
+        install(lua, self)
     }
 }
 
