@@ -61,7 +61,7 @@ impl Faults {
     pub(crate) fn draw(&mut self) -> Draw {
         let latency = match self.plan.latency {
             Some((lo, hi)) if hi > lo => {
-                let span = (hi - lo).as_nanos().min(u128::from(u64::MAX)) as u64;
+                let span = hi.saturating_sub(lo).as_nanos().min(u128::from(u64::MAX)) as u64;
                 lo + Duration::from_nanos(self.rng.next_u64() % (span + 1))
             }
             Some((lo, _)) => lo,

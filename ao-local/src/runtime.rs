@@ -302,15 +302,16 @@ impl LocalAo {
         let draw = inner.draw();
         inner.pre_call(draw)?;
         let owner = inner.signer.to_string();
-        let pid = inner.spawn(request.module().clone(), request.scheduler().to_string(), request.tags(), request.data(), owner)?;
+        let (module, scheduler, tags, data) = request.into_parts();
+        let pid = inner.spawn(module, scheduler.to_string(), &tags, &data, owner)?;
         inner.reply(draw, pid)
     }
 
     /// Spawns an aos process whose boot code is `source` (`On-Boot = Data`).
     pub fn spawn_aos(&self, source: &str) -> Result<ProcessId, Error> {
-        let on_boot = Tag::new("On-Boot", "Data").map_err(|e| Error::runtime(e))?;
+        let on_boot = Tag::new("On-Boot", "Data").map_err(Error::runtime)?;
         let request = SpawnRequest::new(aos_module(), local_scheduler(), vec![on_boot], source.as_bytes())
-            .map_err(|e| Error::runtime(e))?;
+            .map_err(Error::runtime)?;
         self.spawn_process(request)
     }
 
@@ -327,7 +328,7 @@ impl LocalAo {
         let mut inner = self.lock();
         let draw = inner.draw();
         inner.pre_call(draw)?;
-        let target = message.target().clone();
+        let (target, tags, data, anchor) = message.into_parts();
         if !inner.processes.contains_key(&target) {
             return Err(Error::new(ErrorKind::NoSuchProcess(target)));
         }
@@ -337,14 +338,7 @@ impl LocalAo {
             return Err(injected(TransportErrorKind::Unavailable, format!("process {target} crashed and restarted")));
         }
         let from = wallet.to_string();
-        let env = inner.schedule(
-            &target,
-            from.clone(),
-            from,
-            message.tags().to_vec(),
-            message.data().to_vec(),
-            message.anchor().map(str::to_owned),
-        );
+        let env = inner.schedule(&target, from.clone(), from, tags, data, anchor);
         let id = inner.deliver(env)?;
         let max = inner.max_cascade;
         inner.drain(max)?;
@@ -390,7 +384,7 @@ impl LocalAo {
             .tag("Action", "Eval")
             .data(source)
             .build()
-            .map_err(|e| Error::runtime(e))?;
+            .map_err(Error::runtime)?;
         self.call(msg).map(|(_, r)| r)
     }
 
@@ -403,7 +397,7 @@ impl LocalAo {
         let mut inner = self.lock();
         let draw = inner.draw();
         inner.pre_call(draw)?;
-        let target = message.target().clone();
+        let (target, tags, data, anchor) = message.into_parts();
         let Some(process) = inner.processes.get(&target) else {
             return Err(Error::new(ErrorKind::NoSuchProcess(target)));
         };
@@ -420,9 +414,9 @@ impl LocalAo {
             nonce,
             timestamp: inner.clock_ms,
             block_height: inner.block_height(),
-            tags: message.tags().to_vec(),
-            data: message.data().to_vec(),
-            anchor: message.anchor().map(str::to_owned),
+            tags,
+            data,
+            anchor,
         };
         let (mut fork, _) = Process::replay(spawn, limits, &history)?;
         let result = fork.evaluate_detached(&env);
@@ -617,7 +611,7 @@ impl Inner {
                     }
                     let mut tags = msg.tags;
                     if msg_tag(&tags, "From-Process").is_none() {
-                        tags.push(Tag::new("From-Process", from.as_str()).map_err(|e| Error::runtime(e))?);
+                        tags.push(Tag::new("From-Process", from.as_str()).map_err(Error::runtime)?);
                     }
                     let env = self.schedule(&target, from.to_string(), from.to_string(), tags, msg.data, msg.anchor);
                     self.deliver(env)?;
@@ -630,7 +624,7 @@ impl Inner {
                         .into_iter()
                         .map(|(n, v)| Tag::new(n, v))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| Error::runtime(e))?;
+                        .map_err(Error::runtime)?;
                     let env = self.schedule(&parent, child.to_string(), child.to_string(), tags, Vec::new(), None);
                     self.deliver(env)?;
                 }

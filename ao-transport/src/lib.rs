@@ -1,7 +1,7 @@
 //! AO wire types and the [`AoTransport`] trait: the boundary between ao-ops and AO.
 //!
 //! Every ao-ops crate reaches AO only through [`AoTransport`], so a host plugs in
-//! its own client (HTTP to a MU/CU/SU, HyperBeam, a test double) and `ao-local`
+//! its own client (HTTP to a MU/CU/SU, `HyperBeam`, a test double) and `ao-local`
 //! serves as the embedded default. This crate is deliberately tiny: wire types
 //! with validated constructors, the trait, error classes, and a deterministic
 //! retry helper. It does no IO and depends on no async runtime.

@@ -158,6 +158,11 @@ impl Message {
         self.anchor.as_deref()
     }
 
+    /// Takes the message apart: target, tags, data, anchor.
+    pub fn into_parts(self) -> (ProcessId, Vec<Tag>, Vec<u8>, Option<String>) {
+        (self.target, self.tags, self.data, self.anchor)
+    }
+
     /// The same message addressed to another process.
     #[must_use]
     pub fn retarget(mut self, target: ProcessId) -> Self {
@@ -273,6 +278,11 @@ impl SpawnRequest {
     pub fn data(&self) -> &[u8] {
         &self.data
     }
+
+    /// Takes the request apart: module, scheduler, tags, data.
+    pub fn into_parts(self) -> (ModuleId, crate::Address, Vec<Tag>, Vec<u8>) {
+        (self.module, self.scheduler, self.tags, self.data)
+    }
 }
 
 /// A message a process emitted while handling another (its outbox).
@@ -356,13 +366,12 @@ mod data_serde {
         if !s.is_human_readable() {
             return s.serialize_bytes(data);
         }
-        match std::str::from_utf8(data) {
-            Ok(text) => s.serialize_str(text),
-            Err(_) => {
-                let mut map = s.serialize_map(Some(1))?;
-                map.serialize_entry("base64", &crate::b64::encode_std(data))?;
-                map.end()
-            }
+        if let Ok(text) = std::str::from_utf8(data) {
+            s.serialize_str(text)
+        } else {
+            let mut map = s.serialize_map(Some(1))?;
+            map.serialize_entry("base64", &crate::b64::encode_std(data))?;
+            map.end()
         }
     }
 

@@ -14,7 +14,7 @@ pub type TransportFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Transpor
 
 /// A client of AO: spawns processes, sends messages, reads results, dry-runs.
 ///
-/// Implement it over HTTP to a MU/CU/SU, HyperBeam, or a test double;
+/// Implement it over HTTP to a MU/CU/SU, `HyperBeam`, or a test double;
 /// `ao-local` implements it in-process. Errors say whether a retry may help
 /// ([`TransportError::is_retryable`]); see [`retry`](crate::retry) for a helper.
 ///
