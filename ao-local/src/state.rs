@@ -13,7 +13,7 @@ use mlua::{Lua, Table, Value};
 use crate::error::Error;
 
 /// Tables nested deeper than this are refused rather than risk the stack.
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 200;
 
 /// Globals that are libraries, not state.
 const SKIP_GLOBALS: &[&str] = &["_G", "coroutine", "math", "os", "package", "string", "table", "utf8"];
@@ -127,5 +127,40 @@ impl Writer {
         self.out.extend_from_slice(b.len().to_string().as_bytes());
         self.out.push(b':');
         self.out.extend_from_slice(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_of(code: &str) -> Result<Vec<u8>, Error> {
+        let lua = Lua::new();
+        lua.load(code).exec().unwrap();
+        export(&lua)
+    }
+
+    #[test]
+    fn equal_data_gives_equal_bytes_whatever_the_insertion_order() {
+        let a = state_of("T = {}; T.b = 1; T.a = {2, 3}; X = 'x'").unwrap();
+        let b = state_of("X = 'x'; T = {a = {2, 3}}; T.b = 1").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, state_of("X = 'x'; T = {a = {2, 3}}; T.b = 2").unwrap());
+        // Integer and float are different data, as in Lua 5.3.
+        assert_ne!(state_of("N = 1").unwrap(), state_of("N = 1.0").unwrap());
+    }
+
+    #[test]
+    fn shared_and_cyclic_tables_are_written_once() {
+        let bytes = state_of("local s = {1}; A = {s, s}; C = {}; C.self = C").unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("r"), "{text}");
+    }
+
+    #[test]
+    fn deep_state_is_refused_not_overflowed() {
+        assert!(state_of("local t = {} for i = 1, 150 do t = {t} end Deep = t").is_ok());
+        let err = state_of("local t = {} for i = 1, 100000 do t = {t} end Deep = t").unwrap_err();
+        assert!(err.to_string().contains("nested deeper than 200"), "{err}");
     }
 }

@@ -7,9 +7,7 @@
 mod base64;
 #[path = "/tmp/stubs/bint.rs"]
 mod bint;
-#[path = "/tmp/stubs/json.rs"]
 mod json;
-#[path = "/tmp/stubs/utils.rs"]
 mod utils;
 
 use mlua::{Lua, Table, Value};
