@@ -3,7 +3,6 @@
 //! Registered in `package.preload` under both the plain and the leading-dot
 //! name (`json` and `.json`), as aos resolves either.
 
-#[path = "/tmp/stubs/base64.rs"]
 mod base64;
 #[path = "/tmp/stubs/bint.rs"]
 mod bint;
