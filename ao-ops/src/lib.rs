@@ -1,0 +1,8 @@
+//! The `ao-ops` command line, as a library so tests and other tools reuse its parts.
+//!
+//! - [`arena`]: the example arena game (`examples/arena`), embedded, and how to
+//!   load it into a process module by module.
+//! - [`demo`]: `ao-ops demo`, which plays the arena on the embedded `ao-local`.
+
+pub mod arena;
+pub mod demo;
