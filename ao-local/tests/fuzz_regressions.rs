@@ -33,7 +33,7 @@ fn check_json(ao: &LocalAo, pid: &ao_transport::ProcessId, bytes: &[u8]) {
     assert!(result.output == "ok" || result.output.starts_with("err"), "{}", result.output);
 }
 
-pub const JSON_PROCESS: &str = r#"
+const JSON_PROCESS: &str = r#"
     local json = require('json')
     Handlers.add("Decode", "Decode", function(m)
         local ok, v = pcall(json.decode, m.Data)

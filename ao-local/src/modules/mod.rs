@@ -4,7 +4,6 @@
 //! name (`json` and `.json`), as aos resolves either.
 
 mod base64;
-#[path = "/tmp/stubs/bint.rs"]
 mod bint;
 mod json;
 mod utils;
