@@ -16,12 +16,14 @@ fn is_base64url(b: u8) -> bool {
 
 /// Checks that `s` is a 43-character base64url id that decodes to exactly 32 bytes.
 fn validate(what: &'static str, s: &str) -> Result<(), ValidationError> {
-    let bytes = s.as_bytes();
-    if bytes.len() != ID_LEN {
-        return Err(ValidationError::new(what, ValidationErrorKind::IdLength { found: s.chars().count() }));
-    }
+    // Characters first: a non-ASCII character makes byte and character counts
+    // differ, and "found 43 characters" would be a confusing length error.
     if let Some((index, ch)) = s.char_indices().find(|&(_, c)| !c.is_ascii() || !is_base64url(c as u8)) {
         return Err(ValidationError::new(what, ValidationErrorKind::IdCharacter { ch, index }));
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() != ID_LEN {
+        return Err(ValidationError::new(what, ValidationErrorKind::IdLength { found: bytes.len() }));
     }
     // 43 chars carry 258 bits; the last char may only use its top 4 bits for a
     // canonical 32-byte value, so its 2 low bits must be zero.
@@ -172,6 +174,8 @@ mod tests {
     fn names_length_and_character_errors() {
         let err = ProcessId::new("short").unwrap_err();
         assert_eq!(err.to_string(), "invalid process id: expected 43 characters, found 5");
+        let err = ProcessId::new(format!("{}é", &GOOD[..42])).unwrap_err();
+        assert_eq!(err.to_string(), "invalid process id: character 'é' at index 42 is not base64url");
         let bad = format!("{}+", &GOOD[..42]);
         let err = MessageId::new(bad).unwrap_err();
         assert_eq!(err.to_string(), "invalid message id: character '+' at index 42 is not base64url");
