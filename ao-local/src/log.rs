@@ -98,7 +98,11 @@ pub fn decode_log(path: &Path, bytes: &[u8]) -> Result<DecodedLog, Error> {
                 (Record::Message(m), Some(s)) => {
                     let s: &SpawnRecord = s;
                     if m.target != s.id {
-                        return Err(corrupt(line_no, offset, format!("message for {} in this log", m.target)));
+                        return Err(corrupt(
+                            line_no,
+                            offset,
+                            format!("message for {} in this log", m.target),
+                        ));
                     }
                     if m.nonce != history.len() as u64 + 1 {
                         return Err(corrupt(
@@ -125,13 +129,7 @@ pub fn decode_log(path: &Path, bytes: &[u8]) -> Result<DecodedLog, Error> {
         offset += line.len() + 1;
     }
     let spawn = spawn.ok_or_else(|| corrupt(1, 0, "log has no spawn record".into()))?;
-    Ok(DecodedLog {
-        messages: history.len(),
-        process: spawn.id.to_string(),
-        torn_tail_bytes,
-        spawn,
-        history,
-    })
+    Ok(DecodedLog { messages: history.len(), process: spawn.id.to_string(), torn_tail_bytes, spawn, history })
 }
 
 /// How hard the log pushes each record to disk.
@@ -156,7 +154,8 @@ impl LogWriter {
     /// Opens (creating if needed) the log, first cutting off a torn tail of
     /// `valid_len` bytes so new records follow the last good one.
     pub(crate) fn open(path: PathBuf, valid_len: Option<u64>, durability: Durability) -> Result<Self, Error> {
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+        let file =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
         if let Some(len) = valid_len {
             file.set_len(len).map_err(|e| Error::io(&path, e))?;
         }
@@ -260,9 +259,9 @@ mod tests {
     }
 
     fn messages() -> impl Strategy<Value = Vec<Envelope>> {
-        prop::collection::vec((prop::collection::vec(any::<u8>(), 0..40), "[ -~]{0,20}"), 0..8).prop_map(|v| {
-            v.into_iter().enumerate().map(|(i, (data, tag))| envelope(i as u64 + 1, data, tag)).collect()
-        })
+        prop::collection::vec((prop::collection::vec(any::<u8>(), 0..40), "[ -~]{0,20}"), 0..8).prop_map(
+            |v| v.into_iter().enumerate().map(|(i, (data, tag))| envelope(i as u64 + 1, data, tag)).collect(),
+        )
     }
 
     proptest! {
@@ -305,7 +304,10 @@ mod tests {
         let (mut bytes, _) = log_bytes(&[envelope(1, vec![], "A".into())]);
         bytes.extend(encode(&Record::Message(envelope(3, vec![], "B".into()))));
         let err = decode_log(Path::new("p.log"), &bytes).unwrap_err();
-        assert!(err.to_string().contains("p.log:3") && err.to_string().contains("nonce 3 out of order"), "{err}");
+        assert!(
+            err.to_string().contains("p.log:3") && err.to_string().contains("nonce 3 out of order"),
+            "{err}"
+        );
 
         let mut foreign = envelope(1, vec![], "A".into());
         foreign.target = ProcessId::from_bytes([7; 32]);
@@ -321,7 +323,10 @@ mod tests {
         let (mut bytes, ends) = log_bytes(&[envelope(1, b"x".to_vec(), "A".into())]);
         bytes[ends[0] + 2] ^= 0x20;
         let err = decode_log(Path::new("p.log"), &bytes).unwrap_err();
-        assert!(err.to_string().contains("p.log:2") && err.to_string().contains("checksum mismatch"), "{err}");
+        assert!(
+            err.to_string().contains("p.log:2") && err.to_string().contains("checksum mismatch"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -96,13 +96,19 @@ impl Process {
     /// Creates the process state and runs its spawn (On-Boot code), returning the
     /// spawn's result.
     pub(crate) fn boot(spawn: SpawnRecord, limits: Limits) -> Result<(Self, EvalResult), Error> {
-        let libs =
-            StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS | StdLib::PACKAGE;
+        let libs = StdLib::COROUTINE
+            | StdLib::TABLE
+            | StdLib::STRING
+            | StdLib::UTF8
+            | StdLib::MATH
+            | StdLib::OS
+            | StdLib::PACKAGE;
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(|e| lua_err(&e))?;
         lua.load(SANDBOX).set_name("=ao-local/sandbox").exec().map_err(|e| lua_err(&e))?;
         modules::install(&lua).map_err(|e| lua_err(&e))?;
         lua.globals().raw_set("__ao_local_max_inbox", limits.inbox_max).map_err(|e| lua_err(&e))?;
-        let host: Table = lua.load(PRELUDE).set_name("=ao-local/prelude").call(()).map_err(|e| lua_err(&e))?;
+        let host: Table =
+            lua.load(PRELUDE).set_name("=ao-local/prelude").call(()).map_err(|e| lua_err(&e))?;
         let handle: Function = host.get("handle").map_err(|e| lua_err(&e))?;
         let boot: Function = host.get("boot").map_err(|e| lua_err(&e))?;
         let boot_code: Function = host.get("boot_code").map_err(|e| lua_err(&e))?;
@@ -131,7 +137,8 @@ impl Process {
                     return result;
                 }
                 let source = self.lua.create_string(&self.spawn.data);
-                let outcome = source.and_then(|s| boot_code.call::<(String, Option<String>)>((s, "=On-Boot")));
+                let outcome =
+                    source.and_then(|s| boot_code.call::<(String, Option<String>)>((s, "=On-Boot")));
                 match outcome {
                     Ok((output, error)) => {
                         result.output = output;
@@ -186,7 +193,9 @@ impl Process {
 
     /// Evaluates one message and records it in the history.
     pub(crate) fn evaluate(&mut self, env: Envelope) -> EvalResult {
-        let result = if env.tag("Action") == Some("Eval") && env.from != self.spawn.owner && env.from != self.spawn.id.as_str()
+        let result = if env.tag("Action") == Some("Eval")
+            && env.from != self.spawn.owner
+            && env.from != self.spawn.id.as_str()
         {
             self.unauthorized_evals += 1;
             EvalResult {
@@ -243,13 +252,16 @@ impl Process {
         } else if let Some(err) = &result.error
             && err.contains("not enough memory")
         {
-            result.error = Some(format!("memory limit of {} bytes exceeded: {err}", self.limits.memory_bytes));
+            result.error =
+                Some(format!("memory limit of {} bytes exceeded: {err}", self.limits.memory_bytes));
         }
     }
 
     fn describe(&self, e: &mlua::Error) -> String {
         match e {
-            mlua::Error::MemoryError(_) => format!("memory limit of {} bytes exceeded", self.limits.memory_bytes),
+            mlua::Error::MemoryError(_) => {
+                format!("memory limit of {} bytes exceeded", self.limits.memory_bytes)
+            }
             mlua::Error::CallbackError { cause, .. } => self.describe(cause),
             mlua::Error::RuntimeError(msg) => msg.clone(),
             other => other.to_string(),

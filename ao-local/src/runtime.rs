@@ -138,7 +138,8 @@ impl LocalAoBuilder {
                 self.limits.memory_bytes
             ))));
         }
-        let signer = self.signer.clone().unwrap_or_else(|| Address::from_bytes(derive(self.seed, &[b"signer"])));
+        let signer =
+            self.signer.clone().unwrap_or_else(|| Address::from_bytes(derive(self.seed, &[b"signer"])));
         let mut inner = Inner {
             seed: self.seed,
             signer,
@@ -335,7 +336,10 @@ impl LocalAo {
         if draw.crash {
             inner.fault_stats.crashes += 1;
             inner.restart(&target)?;
-            return Err(injected(TransportErrorKind::Unavailable, format!("process {target} crashed and restarted")));
+            return Err(injected(
+                TransportErrorKind::Unavailable,
+                format!("process {target} crashed and restarted"),
+            ));
         }
         let from = wallet.to_string();
         let env = inner.schedule(&target, from.clone(), from, tags, data, anchor);
@@ -401,7 +405,8 @@ impl LocalAo {
         let Some(process) = inner.processes.get(&target) else {
             return Err(Error::new(ErrorKind::NoSuchProcess(target)));
         };
-        let (spawn, limits, history) = (process.spawn.clone(), process.limits().clone(), process.history.clone());
+        let (spawn, limits, history) =
+            (process.spawn.clone(), process.limits().clone(), process.history.clone());
         let nonce = process.next_nonce();
         inner.dry_runs += 1;
         let id = MessageId::from_bytes(derive(inner.seed, &[b"dry-run", &inner.dry_runs.to_le_bytes()]));
@@ -536,7 +541,10 @@ impl Inner {
     fn reply<T>(&mut self, draw: Draw, value: T) -> Result<T, Error> {
         if draw.drop_reply {
             self.fault_stats.dropped_replies += 1;
-            return Err(injected(TransportErrorKind::Timeout, "reply dropped after the call took effect".into()));
+            return Err(injected(
+                TransportErrorKind::Timeout,
+                "reply dropped after the call took effect".into(),
+            ));
         }
         Ok(value)
     }
@@ -551,7 +559,10 @@ impl Inner {
         anchor: Option<String>,
     ) -> Envelope {
         let nonce = self.processes.get(target).map_or(1, Process::next_nonce);
-        let id = MessageId::from_bytes(derive(self.seed, &[b"message", target.as_str().as_bytes(), &nonce.to_le_bytes()]));
+        let id = MessageId::from_bytes(derive(
+            self.seed,
+            &[b"message", target.as_str().as_bytes(), &nonce.to_le_bytes()],
+        ));
         Envelope {
             id,
             target: target.clone(),
@@ -573,7 +584,10 @@ impl Inner {
             // Write-ahead: a message is acknowledged only once it is in the log.
             writer.append(&Record::Message(env.clone()))?;
         }
-        let process = self.processes.get_mut(&target).ok_or_else(|| Error::new(ErrorKind::NoSuchProcess(target.clone())))?;
+        let process = self
+            .processes
+            .get_mut(&target)
+            .ok_or_else(|| Error::new(ErrorKind::NoSuchProcess(target.clone())))?;
         let id = env.id.clone();
         let result = process.evaluate(env);
         self.stats.messages += 1;
@@ -613,19 +627,38 @@ impl Inner {
                     if msg_tag(&tags, "From-Process").is_none() {
                         tags.push(Tag::new("From-Process", from.as_str()).map_err(Error::runtime)?);
                     }
-                    let env = self.schedule(&target, from.to_string(), from.to_string(), tags, msg.data, msg.anchor);
+                    let env = self.schedule(
+                        &target,
+                        from.to_string(),
+                        from.to_string(),
+                        tags,
+                        msg.data,
+                        msg.anchor,
+                    );
                     self.deliver(env)?;
                 }
                 Pending::Spawn { parent, spawn } => {
                     let module = ModuleId::new(spawn.module.as_str()).unwrap_or_else(|_| aos_module());
-                    let child = self.spawn(module, local_scheduler().to_string(), &spawn.tags, &spawn.data, parent.to_string())?;
+                    let child = self.spawn(
+                        module,
+                        local_scheduler().to_string(),
+                        &spawn.tags,
+                        &spawn.data,
+                        parent.to_string(),
+                    )?;
                     let reference = msg_tag(&spawn.tags, "Reference").unwrap_or_default().to_owned();
-                    let tags = [("Action", "Spawned"), ("Process", child.as_str()), ("X-Reference", &reference), ("From-Process", child.as_str())]
-                        .into_iter()
-                        .map(|(n, v)| Tag::new(n, v))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(Error::runtime)?;
-                    let env = self.schedule(&parent, child.to_string(), child.to_string(), tags, Vec::new(), None);
+                    let tags = [
+                        ("Action", "Spawned"),
+                        ("Process", child.as_str()),
+                        ("X-Reference", &reference),
+                        ("From-Process", child.as_str()),
+                    ]
+                    .into_iter()
+                    .map(|(n, v)| Tag::new(n, v))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(Error::runtime)?;
+                    let env =
+                        self.schedule(&parent, child.to_string(), child.to_string(), tags, Vec::new(), None);
                     self.deliver(env)?;
                 }
             }
@@ -633,9 +666,19 @@ impl Inner {
         Ok(done)
     }
 
-    fn spawn(&mut self, module: ModuleId, scheduler: String, tags: &[Tag], data: &[u8], owner: String) -> Result<ProcessId, Error> {
+    fn spawn(
+        &mut self,
+        module: ModuleId,
+        scheduler: String,
+        tags: &[Tag],
+        data: &[u8],
+        owner: String,
+    ) -> Result<ProcessId, Error> {
         self.spawn_counter += 1;
-        let id = ProcessId::from_bytes(derive(self.seed, &[b"process", owner.as_bytes(), &self.spawn_counter.to_le_bytes()]));
+        let id = ProcessId::from_bytes(derive(
+            self.seed,
+            &[b"process", owner.as_bytes(), &self.spawn_counter.to_le_bytes()],
+        ));
         let record = SpawnRecord {
             id: id.clone(),
             owner,
@@ -661,7 +704,8 @@ impl Inner {
     }
 
     fn restart(&mut self, id: &ProcessId) -> Result<(), Error> {
-        let old = self.processes.remove(id).ok_or_else(|| Error::new(ErrorKind::NoSuchProcess(id.clone())))?;
+        let old =
+            self.processes.remove(id).ok_or_else(|| Error::new(ErrorKind::NoSuchProcess(id.clone())))?;
         let history = old.history.clone();
         let spawn = old.spawn.clone();
         let limits = old.limits().clone();
@@ -691,7 +735,12 @@ impl Inner {
         match std::fs::read(&meta_path) {
             Ok(bytes) => {
                 let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::new(ErrorKind::CorruptLog { path: meta_path.clone(), line: e.line(), offset: 0, reason: e.to_string() })
+                    Error::new(ErrorKind::CorruptLog {
+                        path: meta_path.clone(),
+                        line: e.line(),
+                        offset: 0,
+                        reason: e.to_string(),
+                    })
                 })?;
                 self.seed = meta.seed;
                 self.signer = meta.signer;
@@ -710,7 +759,8 @@ impl Inner {
         for path in paths {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             let decoded = log::decode_log(&path, &bytes)?;
-            let valid_len = (decoded.torn_tail_bytes > 0).then(|| (bytes.len() - decoded.torn_tail_bytes) as u64);
+            let valid_len =
+                (decoded.torn_tail_bytes > 0).then(|| (bytes.len() - decoded.torn_tail_bytes) as u64);
             if decoded.torn_tail_bytes > 0 {
                 self.replay.torn_tails.push((path.clone(), decoded.torn_tail_bytes));
             }
@@ -767,7 +817,10 @@ impl ao_transport::retry::Clock for LocalAo {
         Duration::from_millis(inner.clock_ms - inner.epoch_ms)
     }
 
-    fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         self.advance(duration);
         Box::pin(std::future::ready(()))
     }

@@ -113,7 +113,9 @@ fn sandbox_hides_io_os_and_native_loading() {
     let r = ao.eval(&pid, "require('os.path.that.is.not.there')").unwrap();
     assert!(r.error.unwrap().contains("module 'os.path.that.is.not.there' not found"));
     // Binary chunks are refused even when asked for.
-    let r = ao.eval(&pid, r#"local f, err = load("\27Lua", "x", "b"); return tostring(f) .. " " .. err"#).unwrap();
+    let r = ao
+        .eval(&pid, r#"local f, err = load("\27Lua", "x", "b"); return tostring(f) .. " " .. err"#)
+        .unwrap();
     assert!(r.output.starts_with("nil ") && r.output.contains("binary"), "{}", r.output);
 }
 
@@ -134,15 +136,23 @@ fn math_random_is_deterministic_per_process() {
     let draw = |seed| {
         let ao = LocalAo::builder().seed(seed).build().unwrap();
         let pid = ao.spawn_aos("").unwrap();
-        ao.eval(&pid, "local t = {} for i = 1, 5 do t[i] = math.random(1, 1000) end return table.concat(t, ',')")
-            .unwrap()
-            .output
+        ao.eval(
+            &pid,
+            "local t = {} for i = 1, 5 do t[i] = math.random(1, 1000) end return table.concat(t, ',')",
+        )
+        .unwrap()
+        .output
     };
     assert_eq!(draw(1), draw(1));
     assert_ne!(draw(1), draw(2));
     let ao = runtime();
     let pid = ao.spawn_aos("").unwrap();
-    let r = ao.eval(&pid, "local x = math.random(); local y = math.random(3); return x >= 0 and x < 1, y >= 1 and y <= 3").unwrap();
+    let r = ao
+        .eval(
+            &pid,
+            "local x = math.random(); local y = math.random(3); return x >= 0 and x < 1, y >= 1 and y <= 3",
+        )
+        .unwrap();
     assert_eq!(r.output, "true\ttrue");
     assert!(ao.eval(&pid, "math.random(5, 1)").unwrap().error.unwrap().contains("interval is empty"));
 }
@@ -152,7 +162,8 @@ fn oversized_outbox_tags_fail_the_message_with_a_clear_error() {
     let ao = runtime();
     let pid = ao.spawn_aos("").unwrap();
     let target = ao_transport::Address::from_bytes([1; 32]);
-    let r = ao.eval(&pid, &format!(r#"Send({{ Target = "{target}", Big = string.rep("v", 4000) }})"#)).unwrap();
+    let r =
+        ao.eval(&pid, &format!(r#"Send({{ Target = "{target}", Big = string.rep("v", 4000) }})"#)).unwrap();
     let err = r.error.unwrap();
     assert!(err.contains("outbox message 1") && err.contains("3072"), "{err}");
     assert!(r.messages.is_empty());

@@ -19,6 +19,9 @@ fn eval(ao: &LocalAo, pid: &ProcessId, code: &str) -> String {
     r.output
 }
 
+/// Tags sent, data sent, handler expected to fire.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 fn wallet(n: u8) -> Address {
     Address::from_bytes([n; 32])
 }
@@ -88,7 +91,7 @@ fn pattern_forms_function_table_and_action_string() {
     "#,
         )
         .unwrap();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (&[("Action", "Ping")], "", "string"),
         (&[("Action", "Move"), ("Dir", "N")], "", "table"),
         (&[("Action", "Move"), ("Dir", "NE")], "", ""),
@@ -124,7 +127,10 @@ fn once_runs_a_single_time_and_removes_itself() {
     }
     assert_eq!(eval(&ao, &pid, "N"), "211");
     let handlers = ao.process_info(&pid).unwrap().handlers;
-    assert!(!handlers.iter().any(|h| h == "welcome" || h == "limited" || h.starts_with("_once_")), "{handlers:?}");
+    assert!(
+        !handlers.iter().any(|h| h == "welcome" || h == "limited" || h.starts_with("_once_")),
+        "{handlers:?}"
+    );
     // The second Hello and the third Twice found no handler: they are in the Inbox.
     assert_eq!(eval(&ao, &pid, "#Inbox"), "3");
 }
@@ -133,7 +139,9 @@ fn once_runs_a_single_time_and_removes_itself() {
 fn reply_goes_to_reply_to_else_sender_with_x_reference() {
     let ao = LocalAo::new();
     let pid = ao
-        .spawn_aos(r#"Handlers.add("Echo", "Echo", function(m) m.reply({ Action = "Echoed", Data = m.Data }) end)"#)
+        .spawn_aos(
+            r#"Handlers.add("Echo", "Echo", function(m) m.reply({ Action = "Echoed", Data = m.Data }) end)"#,
+        )
         .unwrap();
     let from = wallet(9);
     let (_, r) = ao.call_as(&from, msg(&pid, &[("Action", "Echo"), ("Reference", "41")], "hi")).unwrap();
@@ -143,8 +151,9 @@ fn reply_goes_to_reply_to_else_sender_with_x_reference() {
     assert_eq!(out.data_str(), Some("hi"));
 
     let elsewhere = wallet(3).to_string();
-    let (_, r) =
-        ao.call_as(&from, msg(&pid, &[("Action", "Echo"), ("Reply-To", &elsewhere), ("Reference", "7")], "")).unwrap();
+    let (_, r) = ao
+        .call_as(&from, msg(&pid, &[("Action", "Echo"), ("Reply-To", &elsewhere), ("Reference", "7")], ""))
+        .unwrap();
     assert_eq!(r.messages[0].target, elsewhere);
     assert_eq!(r.messages[0].tag("X-Reference"), Some("7"));
 }
@@ -187,7 +196,11 @@ fn message_fields_tags_map_and_list_and_json_data() {
     let r = ao.call(msg(&pid, &[("Action", "Inspect"), ("Color", "red")], "")).unwrap().1;
     assert_eq!(r.output, "Inspect\tred\tColor\tred\tnumber\ttrue\ttrue\ttrue\t1");
     let r = ao
-        .call(msg(&pid, &[("Action", "Json"), ("Content-Type", "application/json")], r#"{"hp":41,"name":"orc"}"#))
+        .call(msg(
+            &pid,
+            &[("Action", "Json"), ("Content-Type", "application/json")],
+            r#"{"hp":41,"name":"orc"}"#,
+        ))
         .unwrap()
         .1;
     assert_eq!(r.output, "42\torc");

@@ -40,7 +40,11 @@ fn dry_runs_change_nothing() {
     for i in 1..=20 {
         let dry = probed.simulate(inc(&b, 1000)).unwrap();
         // Count is 1 + 2 + ... + (i - 1) so far.
-        assert_eq!(dry.messages[0].data_str().unwrap(), ((i - 1) * i / 2 + 1000).to_string(), "sees current state");
+        assert_eq!(
+            dry.messages[0].data_str().unwrap(),
+            ((i - 1) * i / 2 + 1000).to_string(),
+            "sees current state"
+        );
         probed.simulate(Message::builder(b.clone()).tag("Action", "Roll").build().unwrap()).unwrap();
         let (ida, ra) = plain.call(inc(&a, i)).unwrap();
         let (idb, rb) = probed.call(inc(&b, i)).unwrap();
@@ -88,7 +92,8 @@ fn reopening_the_log_replays_to_the_same_state() {
             ao.advance(Duration::from_secs(5));
             results.push(ao.call(inc(&pid, i)).unwrap());
         }
-        ao.call(Message::builder(pid.clone()).tag("Action", "Roll").data(vec![0xff, 0x00]).build().unwrap()).unwrap();
+        ao.call(Message::builder(pid.clone()).tag("Action", "Roll").data(vec![0xff, 0x00]).build().unwrap())
+            .unwrap();
         let hash = ao.state_hash(&pid).unwrap();
         (pid, hash, results, ao.now_ms())
     };
@@ -118,7 +123,12 @@ fn a_torn_last_record_is_cut_and_reported() {
         pid
     };
     let log = dir.path().join("processes").join(format!("{pid}.log"));
-    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"0123456789abcdef {\"kind\":\"mess").unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"0123456789abcdef {\"kind\":\"mess")
+        .unwrap();
     let ao = LocalAo::builder().log_dir(dir.path()).build().unwrap();
     assert_eq!(ao.replay_report().torn_tails, vec![(log.clone(), 30)]);
     assert_eq!(ao.call(get(&pid)).unwrap().1.messages[0].data_str(), Some("2"));
@@ -218,10 +228,8 @@ fn dropped_replies_still_took_effect() {
 
 #[test]
 fn retry_over_the_transport_gets_through_transient_faults() {
-    let ao = LocalAo::builder()
-        .faults(FaultPlan { transient_error: 0.5, ..FaultPlan::new(3) })
-        .build()
-        .unwrap();
+    let ao =
+        LocalAo::builder().faults(FaultPlan { transient_error: 0.5, ..FaultPlan::new(3) }).build().unwrap();
     ao.set_faults(None);
     let pid = ao.spawn_aos(COUNTER).unwrap();
     ao.set_faults(Some(FaultPlan { transient_error: 0.5, ..FaultPlan::new(3) }));
@@ -256,7 +264,8 @@ fn cascades_stop_at_the_limit_and_resume() {
     // Two processes that ping-pong forever.
     let a = ao.spawn_aos(r#"Hits = 0; Handlers.add("Ball", "Ball", function(m) Hits = Hits + 1; Send({ Target = m.Peer or m.From, Action = "Ball" }) end)"#).unwrap();
     let b = ao.spawn_aos(r#"Hits = 0; Handlers.add("Ball", "Ball", function(m) Hits = Hits + 1; Send({ Target = m.From, Action = "Ball" }) end)"#).unwrap();
-    ao.submit(Message::builder(a.clone()).tag("Action", "Ball").tag("Peer", b.as_str()).build().unwrap()).unwrap();
+    ao.submit(Message::builder(a.clone()).tag("Action", "Ball").tag("Peer", b.as_str()).build().unwrap())
+        .unwrap();
     assert_eq!(ao.pending(), 1, "the storm was cut after 10 deliveries");
     assert_eq!(ao.run_pending(5).unwrap(), 5);
     // Read through dry runs: a real Eval would itself drain the queue.

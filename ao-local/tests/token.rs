@@ -87,7 +87,10 @@ fn a_blueprint_style_token_runs_unchanged() {
     let (_, r) = ao.call(msg(&pid, &[("Action", "Mint"), ("Quantity", "1000000000000000000000")])).unwrap();
     assert!(r.error.is_none(), "{:?}", r.error);
     let (_, r) = ao
-        .call(msg(&pid, &[("Action", "Transfer"), ("Recipient", alice.as_str()), ("Quantity", "250000000000000000000")]))
+        .call(msg(
+            &pid,
+            &[("Action", "Transfer"), ("Recipient", alice.as_str()), ("Quantity", "250000000000000000000")],
+        ))
         .unwrap();
     assert!(r.error.is_none(), "{:?}", r.error);
     assert_eq!(r.messages[0].tag("Action"), Some("Debit-Notice"));
@@ -103,14 +106,28 @@ fn a_blueprint_style_token_runs_unchanged() {
 
     // Too much: an error notice, balances unchanged.
     let (_, r) = ao
-        .call_as(&alice, msg(&pid, &[("Action", "Transfer"), ("Recipient", owner.as_str()), ("Quantity", "250000000000000000001")]))
+        .call_as(
+            &alice,
+            msg(
+                &pid,
+                &[
+                    ("Action", "Transfer"),
+                    ("Recipient", owner.as_str()),
+                    ("Quantity", "250000000000000000001"),
+                ],
+            ),
+        )
         .unwrap();
     assert_eq!(r.messages[0].tag("Action"), Some("Transfer-Error"));
     assert_eq!(balance(&alice), "250000000000000000000");
 
     // Zero is refused by the assert: an error result, as on AO.
-    let (_, r) =
-        ao.call_as(&alice, msg(&pid, &[("Action", "Transfer"), ("Recipient", owner.as_str()), ("Quantity", "0")])).unwrap();
+    let (_, r) = ao
+        .call_as(
+            &alice,
+            msg(&pid, &[("Action", "Transfer"), ("Recipient", owner.as_str()), ("Quantity", "0")]),
+        )
+        .unwrap();
     assert!(r.error.unwrap().contains("Quantity must be greater than 0"));
 
     // Only the owner mints.

@@ -24,7 +24,12 @@ struct Demo<'a, W: Write> {
 
 impl<W: Write> Demo<'_, W> {
     /// Sends `action` with `tags` as `who` (the owner when `None`), prints the reply.
-    fn send(&mut self, who: Option<&Player>, action: &str, tags: &[(&str, &str)]) -> anyhow::Result<EvalResult> {
+    fn send(
+        &mut self,
+        who: Option<&Player>,
+        action: &str,
+        tags: &[(&str, &str)],
+    ) -> anyhow::Result<EvalResult> {
         let msg = tags
             .iter()
             .fold(Message::builder(self.pid.clone()).tag("Action", action), |b, (n, v)| b.tag(*n, *v))
@@ -47,8 +52,12 @@ fn describe(result: &EvalResult) -> String {
     }
     let Some(reply) = result.messages.first() else { return "no reply".into() };
     let skip = ["Data-Protocol", "Variant", "Type", "Reference", "X-Reference", "Action"];
-    let extra: Vec<String> =
-        reply.tags.iter().filter(|t| !skip.contains(&t.name())).map(|t| format!("{}={}", t.name(), t.value())).collect();
+    let extra: Vec<String> = reply
+        .tags
+        .iter()
+        .filter(|t| !skip.contains(&t.name()))
+        .map(|t| format!("{}={}", t.name(), t.value()))
+        .collect();
     format!("{} {}", reply.tag("Action").unwrap_or("(no action)"), extra.join(" ")).trim_end().to_owned()
 }
 
@@ -144,7 +153,15 @@ pub fn run(seed: u64, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(demo.out, "  dry-run State matches the real State, and changed nothing")?;
     writeln!(demo.out, "  tick {} with {} entities:", state["tick"], state["entities"])?;
     for p in state["players"].as_array().into_iter().flatten() {
-        writeln!(demo.out, "    {:<6} at ({},{})  hp {}  points {}", p["name"].as_str().unwrap_or("?"), p["x"], p["y"], p["hp"], p["points"])?;
+        writeln!(
+            demo.out,
+            "    {:<6} at ({},{})  hp {}  points {}",
+            p["name"].as_str().unwrap_or("?"),
+            p["x"],
+            p["y"],
+            p["hp"],
+            p["points"]
+        )?;
     }
 
     writeln!(demo.out, "\nsecurity:")?;
@@ -155,7 +172,12 @@ pub fn run(seed: u64, out: &mut impl Write) -> anyhow::Result<()> {
     crate::arena::load(&ao, &pid)?;
     let after = state_of(&mut demo)?;
     ensure!(after["players"] == state["players"], "reloading the code must keep the players");
-    writeln!(demo.out, "  reloaded {} modules; the world kept its {} players", crate::arena::MODULES.len(), after["players"].as_array().map_or(0, Vec::len))?;
+    writeln!(
+        demo.out,
+        "  reloaded {} modules; the world kept its {} players",
+        crate::arena::MODULES.len(),
+        after["players"].as_array().map_or(0, Vec::len)
+    )?;
 
     let info = ao.process_info(&pid)?;
     let stats = ao.stats();
@@ -198,5 +220,9 @@ fn find(state: &serde_json::Value, name: &str) -> anyhow::Result<(i64, i64)> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }

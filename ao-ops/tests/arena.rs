@@ -65,7 +65,11 @@ fn join_places_players_and_refuses_a_second_join() {
     let players = s["players"].as_array().unwrap();
     assert_eq!(players.len(), 2);
     assert_eq!(players[0]["name"], "ann");
-    assert_ne!((&players[0]["x"], &players[0]["y"]), (&players[1]["x"], &players[1]["y"]), "distinct spawn points");
+    assert_ne!(
+        (&players[0]["x"], &players[0]["y"]),
+        (&players[1]["x"], &players[1]["y"]),
+        "distinct spawn points"
+    );
     assert_eq!(s["components"]["position"], 2);
 }
 
@@ -109,7 +113,8 @@ fn walking_into_a_player_hits_and_regeneration_heals() {
     assert_eq!(state(&ao, &pid)["players"][1]["points"], 1);
     // Ticks are the owner's; the third heals one point.
     let owner = ao.signer();
-    let heals: Vec<String> = (0..3).map(|_| reply(&send(&ao, &pid, &owner, "Tick", &[]), "Healed").to_owned()).collect();
+    let heals: Vec<String> =
+        (0..3).map(|_| reply(&send(&ao, &pid, &owner, "Tick", &[]), "Healed").to_owned()).collect();
     assert_eq!(heals, ["0", "0", "1"]);
     assert_eq!(hp(&state(&ao, &pid), 0), 5);
     let r = send(&ao, &pid, &a, "Tick", &[]);
@@ -126,12 +131,16 @@ fn a_knockout_respawns_the_victim_with_full_health() {
         "local ecs = require('arena.ecs'); local p = ecs.get(Arena.world, Arena.players['{b}'], 'position'); p.x, p.y = 1, 2"
     );
     assert!(ao.eval(&pid, &place).unwrap().is_ok());
-    let outcomes: Vec<String> =
-        (0..5).map(|_| reply(&send(&ao, &pid, &b, "Move", &[("Direction", "N")]), "Outcome").to_owned()).collect();
+    let outcomes: Vec<String> = (0..5)
+        .map(|_| reply(&send(&ao, &pid, &b, "Move", &[("Direction", "N")]), "Outcome").to_owned())
+        .collect();
     assert_eq!(outcomes, ["hit", "hit", "hit", "hit", "knockout"]);
     let s = state(&ao, &pid);
     assert_eq!(s["players"][0]["hp"], 5);
-    assert_ne!((&s["players"][0]["x"], &s["players"][0]["y"]), (&serde_json::json!(1), &serde_json::json!(1)));
+    assert_ne!(
+        (&s["players"][0]["x"], &s["players"][0]["y"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
     // Five hits (the knockout blow is a hit too) and the knockout bonus.
     assert_eq!(s["players"][1]["points"], 5 + 5);
 }
@@ -161,7 +170,14 @@ fn hot_reload_keeps_the_world_and_takes_new_code() {
     arena::load(&ao, &pid).unwrap();
     assert_eq!(state(&ao, &pid)["players"], before["players"]);
     // New code takes effect: replace the Ping handler by Eval, as a deploy would.
-    assert!(ao.eval(&pid, "Handlers.add('Ping', 'Ping', function(m) m.reply({ Action = 'Pong', Data = 'v2' }) end)").unwrap().is_ok());
+    assert!(
+        ao.eval(
+            &pid,
+            "Handlers.add('Ping', 'Ping', function(m) m.reply({ Action = 'Pong', Data = 'v2' }) end)"
+        )
+        .unwrap()
+        .is_ok()
+    );
     let r = send(&ao, &pid, &wallet(1), "Ping", &[]);
     assert_eq!(r.messages[0].data_str(), Some("v2"));
     let handlers = ao.process_info(&pid).unwrap().handlers;

@@ -8,7 +8,8 @@ use ao_transport::{Address, MAX_TAGS, Message, MessageId, ProcessId, validate_ta
 fn cases(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target);
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    let mut paths: Vec<_> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
     paths.sort();
     paths
 }

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use ao_transport::retry::{Backoff, GiveUp, Jitter, ManualClock, RetryPolicy, SplitMix64, retry};
 use ao_transport::{
-    Address, MAX_TAG_NAME_BYTES, MAX_TAG_VALUE_BYTES, MAX_TAGS, Message, MessageId, ProcessId, TransportError,
-    TransportErrorKind, ValidationErrorKind,
+    Address, MAX_TAG_NAME_BYTES, MAX_TAG_VALUE_BYTES, MAX_TAGS, Message, MessageId, ProcessId,
+    TransportError, TransportErrorKind, ValidationErrorKind,
 };
 use proptest::prelude::*;
 
@@ -237,7 +237,8 @@ proptest! {
 
 #[test]
 fn a_final_error_is_not_retried() {
-    let (result, sleeps, calls) = run(&RetryPolicy::default(), 1, &[Some((TransportErrorKind::Rejected, None))]);
+    let (result, sleeps, calls) =
+        run(&RetryPolicy::default(), 1, &[Some((TransportErrorKind::Rejected, None))]);
     let err = result.unwrap_err();
     assert_eq!((calls, sleeps.len(), err.gave_up), (1, 0, GiveUp::Final));
     assert_eq!(err.to_string(), "rejected: scripted (after 1 attempt, error is final)");

@@ -58,7 +58,9 @@ fn bytes_of(v: &Value, what: &str) -> mlua::Result<Vec<u8>> {
         Value::String(s) => Ok(s.as_bytes().to_vec()),
         Value::Integer(i) => Ok(i.to_string().into_bytes()),
         Value::Number(n) => Ok(n.to_string().into_bytes()),
-        other => Err(mlua::Error::runtime(format!("base64: {what} expects a string, got {}", other.type_name()))),
+        other => {
+            Err(mlua::Error::runtime(format!("base64: {what} expects a string, got {}", other.type_name())))
+        }
     }
 }
 
@@ -90,8 +92,18 @@ pub(crate) fn open(lua: &Lua) -> mlua::Result<Table> {
             lua.create_string(bytes)
         })?,
     )?;
-    module.set("makeencoder", lua.create_function(|lua, (a, b, c): (Option<String>, Option<String>, Option<String>)| make(lua, a, b, c))?)?;
-    module.set("makedecoder", lua.create_function(|lua, (a, b, c): (Option<String>, Option<String>, Option<String>)| make(lua, a, b, c))?)?;
+    module.set(
+        "makeencoder",
+        lua.create_function(|lua, (a, b, c): (Option<String>, Option<String>, Option<String>)| {
+            make(lua, a, b, c)
+        })?,
+    )?;
+    module.set(
+        "makedecoder",
+        lua.create_function(|lua, (a, b, c): (Option<String>, Option<String>, Option<String>)| {
+            make(lua, a, b, c)
+        })?,
+    )?;
     Ok(module)
 }
 
@@ -107,7 +119,14 @@ mod tests {
 
     #[test]
     fn rfc4648_vectors_both_ways() {
-        for (plain, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("foobar", "Zm9vYmFy")] {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(eval(&format!("return base64.encode('{plain}')")).unwrap(), enc);
             assert_eq!(eval(&format!("return base64.decode('{enc}')")).unwrap(), plain);
         }

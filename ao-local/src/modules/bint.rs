@@ -162,10 +162,10 @@ impl Bint {
         }
         let (ws, bs) = (n / 32, n % 32);
         let mut out = vec![0u32; words];
-        for i in 0..words - ws {
+        for (i, slot) in out.iter_mut().enumerate().take(words - ws) {
             let hi = self.w[i + ws];
             let above = if bs > 0 && i + ws + 1 < words { self.w[i + ws + 1] << (32 - bs) } else { 0 };
-            out[i] = (hi >> bs) | above;
+            *slot = (hi >> bs) | above;
         }
         Self::from_vec(out)
     }
@@ -234,7 +234,7 @@ impl Bint {
     /// Truncating signed division (C-like).
     fn tdivmod(&self, d: &Self) -> Option<(Self, Self)> {
         let (q, r) = self.abs().udivmod(&d.abs())?;
-        let q = if self.is_neg() != d.is_neg() { q.neg() } else { q };
+        let q = if self.is_neg() == d.is_neg() { q } else { q.neg() };
         let r = if self.is_neg() { r.neg() } else { r };
         Some((q, r))
     }
@@ -318,15 +318,14 @@ impl Bint {
             Some(b'+') => (false, &s[1..]),
             _ => (false, s),
         };
-        let (base, digits) = match base {
-            Some(b) => (b, rest),
-            None => {
-                let lower = rest.get(..2).map(str::to_ascii_lowercase);
-                match lower.as_deref() {
-                    Some("0x") => (16, &rest[2..]),
-                    Some("0b") => (2, &rest[2..]),
-                    _ => (10, rest),
-                }
+        let (base, digits) = if let Some(b) = base {
+            (b, rest)
+        } else {
+            let lower = rest.get(..2).map(str::to_ascii_lowercase);
+            match lower.as_deref() {
+                Some("0x") => (16, &rest[2..]),
+                Some("0b") => (2, &rest[2..]),
+                _ => (10, rest),
             }
         };
         if digits.is_empty() || !(2..=36).contains(&base) {
@@ -369,8 +368,9 @@ impl UserData for Bint {
         });
         for (mm, name) in METAMETHODS {
             methods.add_meta_function(mm, move |lua, (a, b): (Value, Value)| {
-                let words = width_of(&a).or_else(|| width_of(&b)).ok_or_else(|| rt("bint: no bint operand"))?;
-                call_op(lua, name, words, a, b)
+                let words =
+                    width_of(&a).or_else(|| width_of(&b)).ok_or_else(|| rt("bint: no bint operand"))?;
+                call_op(lua, name, words, &a, &b)
             });
         }
     }
@@ -430,7 +430,8 @@ fn to_bint(v: &Value, words: usize) -> mlua::Result<Option<Bint>> {
 }
 
 fn convert(v: &Value, words: usize) -> mlua::Result<Bint> {
-    to_bint(v, words)?.ok_or_else(|| rt(format!("bint: value cannot be represented by a bint ({})", describe(v))))
+    to_bint(v, words)?
+        .ok_or_else(|| rt(format!("bint: value cannot be represented by a bint ({})", describe(v))))
 }
 
 fn describe(v: &Value) -> String {
@@ -461,9 +462,8 @@ fn new_ud(lua: &Lua, b: Bint) -> mlua::Result<Value> {
 }
 
 fn float_op(name: &str, a: &Value, b: &Value) -> mlua::Result<Value> {
-    let (x, y) = match (as_float(a), as_float(b)) {
-        (Some(x), Some(y)) => (x, y),
-        _ => return Err(rt(format!("bint: cannot {name} {} and {}", describe(a), describe(b)))),
+    let (Some(x), Some(y)) = (as_float(a), as_float(b)) else {
+        return Err(rt(format!("bint: cannot {name} {} and {}", describe(a), describe(b))));
     };
     Ok(Value::Number(match name {
         "add" => x + y,
@@ -477,31 +477,31 @@ fn float_op(name: &str, a: &Value, b: &Value) -> mlua::Result<Value> {
 }
 
 /// Every operator, for both the userdata metatable and the class table.
-fn call_op(lua: &Lua, name: &str, words: usize, a: Value, b: Value) -> mlua::Result<Value> {
+fn call_op(lua: &Lua, name: &str, words: usize, lhs: &Value, rhs: &Value) -> mlua::Result<Value> {
     match name {
-        "div" | "pow" => return float_op(name, &a, &b),
-        "add" | "sub" | "mul" | "idiv" | "mod" if is_fractional(&a) || is_fractional(&b) => {
-            return float_op(name, &a, &b);
+        "div" | "pow" => return float_op(name, lhs, rhs),
+        "add" | "sub" | "mul" | "idiv" | "mod" if is_fractional(lhs) || is_fractional(rhs) => {
+            return float_op(name, lhs, rhs);
         }
         "eq" => {
-            return Ok(Value::Boolean(match (to_bint(&a, words)?, to_bint(&b, words)?) {
+            return Ok(Value::Boolean(match (to_bint(lhs, words)?, to_bint(rhs, words)?) {
                 (Some(x), Some(y)) => x == y,
                 _ => false,
             }));
         }
         "lt" | "le" => {
-            if is_fractional(&a) || is_fractional(&b) {
-                let (x, y) = (as_float(&a).unwrap_or(f64::NAN), as_float(&b).unwrap_or(f64::NAN));
+            if is_fractional(lhs) || is_fractional(rhs) {
+                let (x, y) = (as_float(lhs).unwrap_or(f64::NAN), as_float(rhs).unwrap_or(f64::NAN));
                 return Ok(Value::Boolean(if name == "lt" { x < y } else { x <= y }));
             }
-            let ord = convert(&a, words)?.scmp(&convert(&b, words)?);
+            let ord = convert(lhs, words)?.scmp(&convert(rhs, words)?);
             return Ok(Value::Boolean(if name == "lt" { ord.is_lt() } else { ord.is_le() }));
         }
-        "unm" => return new_ud(lua, convert(&a, words)?.neg()),
-        "bnot" => return new_ud(lua, convert(&a, words)?.not()),
+        "unm" => return new_ud(lua, convert(lhs, words)?.neg()),
+        "bnot" => return new_ud(lua, convert(lhs, words)?.not()),
         _ => {}
     }
-    let (x, y) = (convert(&a, words)?, convert(&b, words)?);
+    let (x, y) = (convert(lhs, words)?, convert(rhs, words)?);
     let zero_div = || rt("attempt to divide by zero");
     let r = match name {
         "add" => x.add(&y),
@@ -526,6 +526,10 @@ fn int_arg(v: &Value, what: &str) -> mlua::Result<i64> {
     }
 }
 
+type Predicate = fn(&Bint) -> bool;
+type Unary = fn(&Bint) -> Bint;
+type DivMod = fn(&Bint, &Bint) -> Option<(Bint, Bint)>;
+
 /// Builds the class of `bits` bits.
 fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     let words = (bits / 32) as usize;
@@ -533,11 +537,14 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     let set = |name: &str, f: Function| class.raw_set(name, f);
 
     for (_, op) in METAMETHODS {
-        set(&format!("__{op}"), lua.create_function(move |lua, (a, b): (Value, Value)| call_op(lua, op, words, a, b))?)?;
+        set(
+            &format!("__{op}"),
+            lua.create_function(move |lua, (a, b): (Value, Value)| call_op(lua, op, words, &a, &b))?,
+        )?;
     }
     set("__tostring", lua.create_function(move |_, a: Value| Ok(convert(&a, words)?.to_radix(10, false)))?)?;
     for (name, op) in [("idiv", "idiv"), ("imod", "mod"), ("eq", "eq")] {
-        set(name, lua.create_function(move |lua, (a, b): (Value, Value)| call_op(lua, op, words, a, b))?)?;
+        set(name, lua.create_function(move |lua, (a, b): (Value, Value)| call_op(lua, op, words, &a, &b))?)?;
     }
     set(
         "new",
@@ -554,10 +561,17 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
         })?,
     )?;
     set("parse", class.raw_get::<Function>("tobint")?)?;
-    set("frominteger", lua.create_function(move |lua, v: Value| new_ud(lua, Bint::from_i64(int_arg(&v, "frominteger")?, words)))?)?;
+    set(
+        "frominteger",
+        lua.create_function(move |lua, v: Value| {
+            new_ud(lua, Bint::from_i64(int_arg(&v, "frominteger")?, words))
+        })?,
+    )?;
     set(
         "fromuinteger",
-        lua.create_function(move |lua, v: Value| new_ud(lua, Bint::from_u64(int_arg(&v, "fromuinteger")? as u64, words)))?,
+        lua.create_function(move |lua, v: Value| {
+            new_ud(lua, Bint::from_u64(int_arg(&v, "fromuinteger")? as u64, words))
+        })?,
     )?;
     set(
         "fromstring",
@@ -600,10 +614,7 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     )?;
     set("zero", lua.create_function(move |lua, ()| new_ud(lua, Bint::zero(words)))?)?;
     set("one", lua.create_function(move |lua, ()| new_ud(lua, Bint::from_i64(1, words)))?)?;
-    set(
-        "maxinteger",
-        lua.create_function(move |lua, ()| new_ud(lua, Bint::from_i64(-1, words).shr(1)))?,
-    )?;
+    set("maxinteger", lua.create_function(move |lua, ()| new_ud(lua, Bint::from_i64(-1, words).shr(1)))?)?;
     set(
         "mininteger",
         lua.create_function(move |lua, ()| new_ud(lua, Bint::from_i64(1, words).shl(bits - 1)))?,
@@ -641,14 +652,18 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     set(
         "isintegral",
         lua.create_function(|_, a: Value| {
-            Ok(matches!(a, Value::Integer(_)) || width_of(&a).is_some() || matches!(a, Value::Number(f) if f.fract() == 0.0))
+            Ok(matches!(a, Value::Integer(_))
+                || width_of(&a).is_some()
+                || matches!(a, Value::Number(f) if f.fract() == 0.0))
         })?,
     )?;
     set(
         "isnumeric",
-        lua.create_function(|_, a: Value| Ok(matches!(a, Value::Integer(_) | Value::Number(_)) || width_of(&a).is_some()))?,
+        lua.create_function(|_, a: Value| {
+            Ok(matches!(a, Value::Integer(_) | Value::Number(_)) || width_of(&a).is_some())
+        })?,
     )?;
-    let predicates: [(&str, fn(&Bint) -> bool); 8] = [
+    let predicates: [(&str, Predicate); 8] = [
         ("iszero", Bint::is_zero),
         ("isone", |b| *b == Bint::from_i64(1, b.words())),
         ("isminusone", |b| *b == Bint::from_i64(-1, b.words())),
@@ -661,7 +676,7 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     for (name, pred) in predicates {
         set(name, lua.create_function(move |_, a: Value| Ok(pred(&convert(&a, words)?)))?)?;
     }
-    let unary: [(&str, fn(&Bint) -> Bint); 7] = [
+    let unary: [(&str, Unary); 7] = [
         ("abs", Bint::abs),
         ("floor", Bint::clone),
         ("ceil", Bint::clone),
@@ -689,20 +704,25 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     )?;
     set(
         "ult",
-        lua.create_function(move |_, (a, b): (Value, Value)| Ok(convert(&a, words)?.ucmp(&convert(&b, words)?).is_lt()))?,
+        lua.create_function(move |_, (a, b): (Value, Value)| {
+            Ok(convert(&a, words)?.ucmp(&convert(&b, words)?).is_lt())
+        })?,
     )?;
     set(
         "ule",
-        lua.create_function(move |_, (a, b): (Value, Value)| Ok(convert(&a, words)?.ucmp(&convert(&b, words)?).is_le()))?,
+        lua.create_function(move |_, (a, b): (Value, Value)| {
+            Ok(convert(&a, words)?.ucmp(&convert(&b, words)?).is_le())
+        })?,
     )?;
-    type DivMod = fn(&Bint, &Bint) -> Option<(Bint, Bint)>;
-    let divisions: [(&str, DivMod); 3] = [("udivmod", Bint::udivmod), ("tdivmod", Bint::tdivmod), ("idivmod", Bint::fdivmod)];
+    let divisions: [(&str, DivMod); 3] =
+        [("udivmod", Bint::udivmod), ("tdivmod", Bint::tdivmod), ("idivmod", Bint::fdivmod)];
     for (prefix, f) in divisions {
         let kind = &prefix[..1];
         set(
             prefix,
             lua.create_function(move |lua, (a, b): (Value, Value)| {
-                let (q, r) = f(&convert(&a, words)?, &convert(&b, words)?).ok_or_else(|| rt("attempt to divide by zero"))?;
+                let (q, r) = f(&convert(&a, words)?, &convert(&b, words)?)
+                    .ok_or_else(|| rt("attempt to divide by zero"))?;
                 Ok((new_ud(lua, q)?, new_ud(lua, r)?))
             })?,
         )?;
@@ -716,8 +736,8 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
             set(
                 name,
                 lua.create_function(move |lua, (a, b): (Value, Value)| {
-                    let (q, r) =
-                        f(&convert(&a, words)?, &convert(&b, words)?).ok_or_else(|| rt("attempt to divide by zero"))?;
+                    let (q, r) = f(&convert(&a, words)?, &convert(&b, words)?)
+                        .ok_or_else(|| rt("attempt to divide by zero"))?;
                     new_ud(lua, if want_q { q } else { r })
                 })?,
             )?;
@@ -725,7 +745,9 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
     }
     set(
         "ipow",
-        lua.create_function(move |lua, (a, b): (Value, Value)| new_ud(lua, convert(&a, words)?.pow(&convert(&b, words)?)))?,
+        lua.create_function(move |lua, (a, b): (Value, Value)| {
+            new_ud(lua, convert(&a, words)?.pow(&convert(&b, words)?))
+        })?,
     )?;
     set(
         "upowmod",
@@ -734,7 +756,8 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
             if m.is_zero() {
                 return Err(rt("attempt to divide by zero"));
             }
-            let mut result = Bint::from_i64(1, words).udivmod(&m).map(|(_, r)| r).unwrap_or_else(|| Bint::zero(words));
+            let mut result =
+                Bint::from_i64(1, words).udivmod(&m).map_or_else(|| Bint::zero(words), |(_, r)| r);
             base = base.udivmod(&m).map_or(base, |(_, r)| r);
             for i in 0..e.bits() {
                 if e.bit(i) {
@@ -750,21 +773,27 @@ fn make_class(lua: &Lua, bits: i64) -> mlua::Result<Table> {
             name,
             lua.create_function(move |lua, (a, n): (Value, Value)| {
                 let (x, n) = (convert(&a, words)?, int_arg(&n, "shift")?);
-                new_ud(lua, match op {
-                    0 => x.shl(n),
-                    1 => x.shr(n),
-                    _ => x.sar(n),
-                })
+                new_ud(
+                    lua,
+                    match op {
+                        0 => x.shl(n),
+                        1 => x.shr(n),
+                        _ => x.sar(n),
+                    },
+                )
             })?,
         )?;
     }
     for (name, op) in [("band", "band"), ("bor", "bor"), ("bxor", "bxor")] {
-        set(name, lua.create_function(move |lua, (a, b): (Value, Value)| call_op(lua, op, words, a, b))?)?;
+        set(name, lua.create_function(move |lua, (a, b): (Value, Value)| call_op(lua, op, words, &a, &b))?)?;
     }
     class.raw_set("bits", bits)?;
     // `bint(x)` is `bint.new(x)`.
     let meta = lua.create_table()?;
-    meta.raw_set("__call", lua.create_function(move |lua, (_, v): (Value, Value)| new_ud(lua, convert(&v, words)?))?)?;
+    meta.raw_set(
+        "__call",
+        lua.create_function(move |lua, (_, v): (Value, Value)| new_ud(lua, convert(&v, words)?))?,
+    )?;
     class.set_metatable(Some(meta))?;
     Ok(class)
 }
@@ -773,7 +802,9 @@ pub(crate) fn open(lua: &Lua) -> mlua::Result<Function> {
     lua.create_function(|lua, (bits, _wordbits): (Option<i64>, Option<i64>)| {
         let bits = bits.unwrap_or(256);
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || bits % 32 != 0 {
-            return Err(rt(format!("bint: bits must be a multiple of 32 from {MIN_BITS} to {MAX_BITS}, got {bits}")));
+            return Err(rt(format!(
+                "bint: bits must be a multiple of 32 from {MIN_BITS} to {MAX_BITS}, got {bits}"
+            )));
         }
         let key = registry_key((bits / 32) as usize);
         if let Ok(existing) = lua.named_registry_value::<Table>(&key) {

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use mlua::{Lua, Table, Value};
 
-/// Deepest nesting `encode` accepts (the depth serde_json accepts on decode);
+/// Deepest nesting `encode` accepts (the depth `serde_json` accepts on decode);
 /// deeper input is refused rather than risking the stack.
 const MAX_DEPTH: usize = 128;
 
@@ -98,7 +98,11 @@ impl Encoder {
             out.extend_from_slice(b"[]");
         } else if all_int {
             // An array: keys must be exactly 1..n.
-            if entries.len() != n || entries.iter().any(|(k, _)| !matches!(k, Value::Integer(i) if *i >= 1 && (*i as usize) <= n)) {
+            if entries.len() != n
+                || entries
+                    .iter()
+                    .any(|(k, _)| !matches!(k, Value::Integer(i) if *i >= 1 && (*i as usize) <= n))
+            {
                 return Err(err("invalid table: sparse array"));
             }
             out.push(b'[');
@@ -169,13 +173,13 @@ pub(crate) fn format_g14(x: f64) -> String {
     let sci = format!("{:.*e}", (P - 1) as usize, x);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if exp < -4 || exp >= P {
+    if (-4..P).contains(&exp) {
+        let decimals = (P - 1 - exp).max(0) as usize;
+        trim_zeros(&format!("{x:.decimals$}")).to_owned()
+    } else {
         let mantissa = trim_zeros(mantissa);
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        let decimals = (P - 1 - exp).max(0) as usize;
-        trim_zeros(&format!("{x:.decimals$}")).to_owned()
     }
 }
 
@@ -261,11 +265,14 @@ mod tests {
             ("1/0", "unexpected number value"),
             ("print", "unexpected type 'function'"),
             ("(function() local t = {}; t.self = t; return t end)()", "circular reference"),
-            ("(function() local t = {} for i = 1, 200 do t = {t} end return t end)()", "nesting deeper than 128"),
+            (
+                "(function() local t = {} for i = 1, 200 do t = {t} end return t end)()",
+                "nesting deeper than 128",
+            ),
         ];
         for (expr, expected) in cases {
             let e = run(&lua, &format!("return json.encode({expr})")).unwrap_err();
-            assert!(e.contains(&format!("json: ")) && e.contains(expected), "{expr}: {e}");
+            assert!(e.contains("json: ") && e.contains(expected), "{expr}: {e}");
         }
     }
 

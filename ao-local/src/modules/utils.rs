@@ -46,7 +46,10 @@ mod tests {
             ("tostring(utils.includes(9)({1, 2}))", "false"),
             ("table.concat(utils.keys({b = 1, a = 2, c = 3}), ',')", "a,b,c"),
             ("table.concat(utils.values({b = 1, a = 2, c = 3}), ',')", "2,1,3"),
-            ("tostring(utils.isArray({1, 2})) .. tostring(utils.isArray({1, x = 2})) .. tostring(utils.isArray({}))", "truefalsetrue"),
+            (
+                "tostring(utils.isArray({1, 2})) .. tostring(utils.isArray({1, x = 2})) .. tostring(utils.isArray({}))",
+                "truefalsetrue",
+            ),
             ("tostring(utils.curry(function(a, b, c) return a + b + c end, 3)(1)(2)(3))", "6"),
         ];
         for (code, expected) in cases {
