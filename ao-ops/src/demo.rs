@@ -75,7 +75,9 @@ pub fn run(seed: u64, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "\nspawned arena process {pid}")?;
     writeln!(out, "loaded {} modules by Eval, in dependency order:", loaded.len())?;
     for m in &loaded {
-        writeln!(out, "  {:<18} {:>5} bytes  gas {}", m.name, m.bytes, m.gas)?;
+        // Gas is counted in blocks of 1000 Lua instructions.
+        let gas = if m.gas == 0 { "< 1000".to_owned() } else { m.gas.to_string() };
+        writeln!(out, "  {:<18} {:>5} bytes  gas {gas}", m.name, m.bytes)?;
     }
 
     let players = [
