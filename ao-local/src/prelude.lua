@@ -464,9 +464,14 @@ local function flush_output()
   return text
 end
 
--- Evaluates one message. Returns outbox messages, spawns, output, and an error
+-- Evaluates one message, given its fields. Returns outbox messages, spawns, output, and an error
 -- string when a handler failed (the outbox is then dropped, as in aos).
-function host.handle(msg, timestamp)
+function host.handle(id, from, owner, target, data, timestamp, height, nonce, module, anchor, tags)
+  local msg = {
+    Id = id, From = from, Owner = owner, Target = target, Data = data, Timestamp = timestamp,
+    ['Block-Height'] = height, Nonce = nonce, Module = module, Epoch = 0, Cron = false, Anchor = anchor,
+    Tags = tags,
+  }
   now_ms = timestamp
   output = {}
   ao.outbox = { Output = {}, Messages = {}, Spawns = {}, Assignments = {} }

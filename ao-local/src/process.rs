@@ -221,9 +221,24 @@ impl Process {
         if let Err(e) = self.budget.reset(&self.lua) {
             return EvalResult { error: Some(e.to_string()), ..EvalResult::default() };
         }
-        let outcome = self
-            .message_table(env)
-            .and_then(|msg| self.handle.call::<(Table, Table, String, Option<String>)>((msg, env.timestamp)));
+        // Fields go in as arguments and the prelude builds the table: one call
+        // into Lua instead of one per field.
+        let outcome = tag_list(&self.lua, &env.tags).and_then(|tags| {
+            let data = self.lua.create_string(&env.data)?;
+            self.handle.call::<(Table, Table, String, Option<String>)>((
+                env.id.as_str(),
+                env.from.as_str(),
+                env.owner.as_str(),
+                env.target.as_str(),
+                data,
+                env.timestamp,
+                env.block_height,
+                env.nonce,
+                self.spawn.module.as_str(),
+                env.anchor.as_deref(),
+                tags,
+            ))
+        });
         let mut result = match outcome {
             Ok((messages, spawns, output, error)) => {
                 let mut result = EvalResult { output, error, ..EvalResult::default() };
@@ -266,27 +281,6 @@ impl Process {
             mlua::Error::RuntimeError(msg) => msg.clone(),
             other => other.to_string(),
         }
-    }
-
-    fn message_table(&self, env: &Envelope) -> mlua::Result<Table> {
-        let lua = &self.lua;
-        let msg = lua.create_table_with_capacity(0, 16)?;
-        msg.raw_set("Id", env.id.as_str())?;
-        msg.raw_set("From", env.from.as_str())?;
-        msg.raw_set("Owner", env.owner.as_str())?;
-        msg.raw_set("Target", env.target.as_str())?;
-        msg.raw_set("Data", lua.create_string(&env.data)?)?;
-        msg.raw_set("Timestamp", env.timestamp)?;
-        msg.raw_set("Block-Height", env.block_height)?;
-        msg.raw_set("Nonce", env.nonce)?;
-        msg.raw_set("Module", self.spawn.module.as_str())?;
-        msg.raw_set("Epoch", 0)?;
-        msg.raw_set("Cron", false)?;
-        if let Some(anchor) = &env.anchor {
-            msg.raw_set("Anchor", anchor.as_str())?;
-        }
-        msg.raw_set("Tags", tag_list(lua, &env.tags)?)?;
-        Ok(msg)
     }
 
     /// The names of the installed handlers, in evaluation order.
