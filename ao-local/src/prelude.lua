@@ -240,19 +240,16 @@ local function entry(caller, name, pattern, handle, maxRuns)
 end
 
 -- add/append: replace a handler of the same name in place, else add at the end.
-function Handlers.add(name, pattern, handle, maxRuns)
-  local h = entry('Handlers.add', name, pattern, handle, maxRuns)
-  local i = index_of(name)
-  if i then Handlers.list[i] = h else table.insert(Handlers.list, h) end
-  return #Handlers.list
+local function upsert(caller)
+  return function(name, pattern, handle, maxRuns)
+    local h = entry(caller, name, pattern, handle, maxRuns)
+    local i = index_of(name)
+    if i then Handlers.list[i] = h else table.insert(Handlers.list, h) end
+    return #Handlers.list
+  end
 end
-
-function Handlers.append(name, pattern, handle, maxRuns)
-  local h = entry('Handlers.append', name, pattern, handle, maxRuns)
-  local i = index_of(name)
-  if i then Handlers.list[i] = h else table.insert(Handlers.list, h) end
-  return #Handlers.list
-end
+Handlers.add = upsert('Handlers.add')
+Handlers.append = upsert('Handlers.append')
 
 -- prepend: put the handler first, dropping any earlier one of the same name.
 function Handlers.prepend(name, pattern, handle, maxRuns)

@@ -34,18 +34,8 @@ fn check_json(ao: &LocalAo, pid: &ao_transport::ProcessId, bytes: &[u8]) {
     assert!(result.output == "ok" || result.output.starts_with("err"), "{}", result.output);
 }
 
-const JSON_PROCESS: &str = r#"
-    local json = require('json')
-    Handlers.add("Decode", "Decode", function(m)
-        local ok, v = pcall(json.decode, m.Data)
-        if not ok then print("err " .. tostring(v)); return end
-        local ok2, text = pcall(json.encode, v)
-        if not ok2 then print("ok"); return end
-        local again = json.encode(json.decode(text))
-        assert(again == text, "re-encoding is not stable: " .. text .. " vs " .. again)
-        print("ok")
-    end)
-"#;
+/// The process the `local_json` fuzz target drives.
+const JSON_PROCESS: &str = include_str!("../../fuzz/local_json_process.lua");
 
 #[test]
 fn local_log_regressions() {

@@ -35,6 +35,20 @@ fn setup() -> (LocalAo, ProcessId) {
     (ao, pid)
 }
 
+/// Two players, the second placed right below the first (at 1,1) by the
+/// owner's Eval, so the second's move north is an attack.
+fn face_off() -> (LocalAo, ProcessId, Address, Address) {
+    let (ao, pid) = setup();
+    let (a, b) = (wallet(1), wallet(2));
+    send(&ao, &pid, &a, "Join", &[]);
+    send(&ao, &pid, &b, "Join", &[]);
+    let place = format!(
+        "local ecs = require('arena.ecs'); local p = ecs.get(Arena.world, Arena.players['{b}'], 'position'); p.x, p.y = 1, 2"
+    );
+    assert!(ao.eval(&pid, &place).unwrap().is_ok());
+    (ao, pid, a, b)
+}
+
 #[test]
 fn modules_list_matches_modules_txt() {
     let listed: Vec<(String, String)> = include_str!("../../examples/arena/modules.txt")
@@ -97,15 +111,7 @@ fn moves_update_positions_and_respect_bounds() {
 
 #[test]
 fn walking_into_a_player_hits_and_regeneration_heals() {
-    let (ao, pid) = setup();
-    let (a, b) = (wallet(1), wallet(2));
-    send(&ao, &pid, &a, "Join", &[]);
-    send(&ao, &pid, &b, "Join", &[]);
-    // Put b right below a through Eval (the owner may shape the world).
-    let place = format!(
-        "local ecs = require('arena.ecs'); local p = ecs.get(Arena.world, Arena.players['{b}'], 'position'); p.x, p.y = 1, 2"
-    );
-    assert!(ao.eval(&pid, &place).unwrap().is_ok());
+    let (ao, pid, a, b) = face_off();
     let r = send(&ao, &pid, &b, "Move", &[("Direction", "N")]);
     assert_eq!(reply(&r, "Outcome"), "hit");
     let hp = |s: &serde_json::Value, i: usize| s["players"][i]["hp"].as_i64().unwrap();
@@ -123,14 +129,7 @@ fn walking_into_a_player_hits_and_regeneration_heals() {
 
 #[test]
 fn a_knockout_respawns_the_victim_with_full_health() {
-    let (ao, pid) = setup();
-    let (a, b) = (wallet(1), wallet(2));
-    send(&ao, &pid, &a, "Join", &[]);
-    send(&ao, &pid, &b, "Join", &[]);
-    let place = format!(
-        "local ecs = require('arena.ecs'); local p = ecs.get(Arena.world, Arena.players['{b}'], 'position'); p.x, p.y = 1, 2"
-    );
-    assert!(ao.eval(&pid, &place).unwrap().is_ok());
+    let (ao, pid, _, b) = face_off();
     let outcomes: Vec<String> = (0..5)
         .map(|_| reply(&send(&ao, &pid, &b, "Move", &[("Direction", "N")]), "Outcome").to_owned())
         .collect();

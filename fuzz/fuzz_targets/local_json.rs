@@ -9,18 +9,8 @@ use ao_local::LocalAo;
 use ao_transport::{Message, ProcessId};
 use libfuzzer_sys::fuzz_target;
 
-const PROCESS: &str = r#"
-    local json = require('json')
-    Handlers.add("Decode", "Decode", function(m)
-        local ok, v = pcall(json.decode, m.Data)
-        if not ok then print("err " .. tostring(v)); return end
-        local ok2, text = pcall(json.encode, v)
-        if not ok2 then print("ok"); return end
-        local again = json.encode(json.decode(text))
-        assert(again == text, "re-encoding is not stable: " .. text .. " vs " .. again)
-        print("ok")
-    end)
-"#;
+/// Shared with `ao-local/tests/fuzz_regressions.rs`, which replays crashes.
+const PROCESS: &str = include_str!("../local_json_process.lua");
 
 fn runtime() -> &'static (LocalAo, ProcessId) {
     static RT: OnceLock<(LocalAo, ProcessId)> = OnceLock::new();

@@ -43,8 +43,8 @@ impl Bint {
         Self::from_vec(vec![0; words])
     }
 
-    fn from_i64(v: i64, words: usize) -> Self {
-        let fill = if v < 0 { u32::MAX } else { 0 };
+    /// The low 64 bits from `v`, the rest filled with `fill` (all ones sign-extends).
+    fn from_u64_fill(v: u64, fill: u32, words: usize) -> Self {
         let mut w = vec![fill; words];
         w[0] = v as u32;
         if words > 1 {
@@ -53,13 +53,12 @@ impl Bint {
         Self::from_vec(w)
     }
 
+    fn from_i64(v: i64, words: usize) -> Self {
+        Self::from_u64_fill(v as u64, if v < 0 { u32::MAX } else { 0 }, words)
+    }
+
     fn from_u64(v: u64, words: usize) -> Self {
-        let mut w = vec![0; words];
-        w[0] = v as u32;
-        if words > 1 {
-            w[1] = (v >> 32) as u32;
-        }
-        Self::from_vec(w)
+        Self::from_u64_fill(v, 0, words)
     }
 
     fn is_neg(&self) -> bool {
@@ -130,44 +129,36 @@ impl Bint {
         (self.w[i / 32] >> (i % 32)) & 1 == 1
     }
 
-    /// Logical shift left by `n` (negative shifts right), as lua-bint's `shl`.
-    fn shl(&self, n: i64) -> Self {
-        if n < 0 {
-            return self.shr(n.saturating_neg());
-        }
+    /// Logical shift: left by `n` bits, right for negative `n`; bits shifted
+    /// past either end are lost (lua-bint's `shl`/`shr`).
+    fn shift(&self, n: i64) -> Self {
         let words = self.words();
-        let n = n as usize;
-        if n >= self.bits() {
+        let m = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
+        if m >= self.bits() {
             return Self::zero(words);
         }
-        let (ws, bs) = (n / 32, n % 32);
-        let mut out = vec![0u32; words];
-        for i in (ws..words).rev() {
-            let lo = self.w[i - ws];
-            let below = if bs > 0 && i > ws { self.w[i - ws - 1] >> (32 - bs) } else { 0 };
-            out[i] = (lo << bs) | below;
-        }
+        let (ws, bs) = ((m / 32) as isize, (m % 32) as u32);
+        let at = |k: isize| usize::try_from(k).ok().and_then(|k| self.w.get(k).copied()).unwrap_or(0);
+        let out = (0..words as isize)
+            .map(|i| {
+                let (near, far) =
+                    if n >= 0 { (at(i - ws), at(i - ws - 1)) } else { (at(i + ws), at(i + ws + 1)) };
+                match (bs, n >= 0) {
+                    (0, _) => near,
+                    (_, true) => (near << bs) | (far >> (32 - bs)),
+                    (_, false) => (near >> bs) | (far << (32 - bs)),
+                }
+            })
+            .collect();
         Self::from_vec(out)
     }
 
-    /// Logical shift right by `n` (negative shifts left).
+    fn shl(&self, n: i64) -> Self {
+        self.shift(n)
+    }
+
     fn shr(&self, n: i64) -> Self {
-        if n < 0 {
-            return self.shl(n.saturating_neg());
-        }
-        let words = self.words();
-        let n = n as usize;
-        if n >= self.bits() {
-            return Self::zero(words);
-        }
-        let (ws, bs) = (n / 32, n % 32);
-        let mut out = vec![0u32; words];
-        for (i, slot) in out.iter_mut().enumerate().take(words - ws) {
-            let hi = self.w[i + ws];
-            let above = if bs > 0 && i + ws + 1 < words { self.w[i + ws + 1] << (32 - bs) } else { 0 };
-            *slot = (hi >> bs) | above;
-        }
-        Self::from_vec(out)
+        self.shift(n.saturating_neg())
     }
 
     /// Arithmetic shift right (sign-filling).
@@ -963,5 +954,58 @@ mod tests {
             lua.load(code).eval::<String>().unwrap(),
             "21847450012302997027086269670924369033550376304037529629800740202470477907200"
         );
+    }
+
+    mod oracle {
+        //! Bint at 128 bits against Rust's own `u128`/`i128`, which wrap the same way.
+        use super::super::Bint;
+        use proptest::prelude::*;
+
+        fn b(v: u128) -> Bint {
+            Bint::from_vec((0..4).map(|i| (v >> (32 * i)) as u32).collect())
+        }
+
+        fn u(x: &Bint) -> u128 {
+            x.w.iter().rev().fold(0u128, |acc, &w| (acc << 32) | u128::from(w))
+        }
+
+        proptest! {
+            #[test]
+            fn arithmetic_matches_u128(x in any::<u128>(), y in any::<u128>(), n in -140i64..140) {
+                prop_assert_eq!(u(&b(x).add(&b(y))), x.wrapping_add(y));
+                prop_assert_eq!(u(&b(x).sub(&b(y))), x.wrapping_sub(y));
+                prop_assert_eq!(u(&b(x).mul(&b(y))), x.wrapping_mul(y));
+                prop_assert_eq!(u(&b(x).neg()), x.wrapping_neg());
+                let shl = if n >= 128 { 0 } else if n >= 0 { x << n } else if n > -128 { x >> -n } else { 0 };
+                prop_assert_eq!(u(&b(x).shl(n)), shl);
+                let sar = if n <= 0 { None } else { Some(((x as i128) >> n.min(127)) as u128) };
+                if let Some(expected) = sar {
+                    prop_assert_eq!(u(&b(x).sar(n)), expected);
+                }
+                prop_assert_eq!(b(x).ucmp(&b(y)), x.cmp(&y));
+                prop_assert_eq!(b(x).scmp(&b(y)), (x as i128).cmp(&(y as i128)));
+                if y != 0 {
+                    let (q, r) = b(x).udivmod(&b(y)).unwrap();
+                    prop_assert_eq!((u(&q), u(&r)), (x / y, x % y));
+                    let (xs, ys) = (x as i128, y as i128);
+                    if !(xs == i128::MIN && ys == -1) {
+                        // Floor division: truncate, then step down when the signs differ.
+                        let (mut fq, mut fr) = (xs / ys, xs % ys);
+                        if fr != 0 && (fr < 0) != (ys < 0) {
+                            fq -= 1;
+                            fr += ys;
+                        }
+                        let (q, r) = b(x).fdivmod(&b(y)).unwrap();
+                        prop_assert_eq!((u(&q) as i128, u(&r) as i128), (fq, fr));
+                    }
+                } else {
+                    prop_assert!(b(x).udivmod(&b(y)).is_none());
+                }
+                prop_assert_eq!(b(x).to_radix(10, true), x.to_string());
+                prop_assert_eq!(b(x).to_radix(10, false), (x as i128).to_string());
+                prop_assert_eq!(Bint::parse(&(x as i128).to_string(), None, 4), Some(b(x)));
+                prop_assert_eq!(Bint::parse(&format!("0x{x:x}"), None, 4), Some(b(x)));
+            }
+        }
     }
 }
