@@ -159,14 +159,16 @@ impl Process {
         result
     }
 
-    /// Rebuilds a process by booting it and replaying `history`.
+    /// Rebuilds a process by booting it and replaying `history`; returns the
+    /// spawn's result first, then one result per message.
     pub(crate) fn replay(
         spawn: SpawnRecord,
         limits: Limits,
         history: &[Envelope],
     ) -> Result<(Self, Vec<EvalResult>), Error> {
-        let (mut process, _) = Self::boot(spawn, limits)?;
-        let mut results = Vec::with_capacity(history.len());
+        let (mut process, boot) = Self::boot(spawn, limits)?;
+        let mut results = Vec::with_capacity(history.len() + 1);
+        results.push(boot);
         for env in history {
             results.push(process.evaluate(env.clone()));
         }

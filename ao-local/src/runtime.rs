@@ -398,6 +398,12 @@ impl LocalAo {
     /// The copy is rebuilt by replaying the process's history, so the cost grows
     /// with the number of messages the process has seen.
     pub fn simulate(&self, message: Message) -> Result<EvalResult, Error> {
+        let signer = self.signer();
+        self.simulate_as(&signer, message)
+    }
+
+    /// [`simulate`](Self::simulate) as another wallet: what `wallet` would see.
+    pub fn simulate_as(&self, wallet: &Address, message: Message) -> Result<EvalResult, Error> {
         let mut inner = self.lock();
         let draw = inner.draw();
         inner.pre_call(draw)?;
@@ -410,7 +416,7 @@ impl LocalAo {
         let nonce = process.next_nonce();
         inner.dry_runs += 1;
         let id = MessageId::from_bytes(derive(inner.seed, &[b"dry-run", &inner.dry_runs.to_le_bytes()]));
-        let from = inner.signer.to_string();
+        let from = wallet.to_string();
         let env = Envelope {
             id,
             target: target.clone(),
@@ -765,7 +771,10 @@ impl Inner {
                 self.replay.torn_tails.push((path.clone(), decoded.torn_tail_bytes));
             }
             let id = decoded.spawn.id.clone();
-            let (process, results) = Process::replay(decoded.spawn, self.limits.clone(), &decoded.history)?;
+            let (process, mut results) =
+                Process::replay(decoded.spawn, self.limits.clone(), &decoded.history)?;
+            let boot = results.remove(0);
+            self.results.insert(MessageId::from(id.clone()), (id.clone(), boot));
             for (env, result) in decoded.history.iter().zip(results) {
                 self.clock_ms = self.clock_ms.max(env.timestamp);
                 self.results.insert(env.id.clone(), (id.clone(), result));

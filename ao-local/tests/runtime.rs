@@ -59,6 +59,21 @@ fn dry_runs_change_nothing() {
 }
 
 #[test]
+fn dry_runs_can_ask_as_another_wallet() {
+    let ao = LocalAo::new();
+    let pid =
+        ao.spawn_aos(r#"Handlers.add("Who", "Who", function(m) m.reply({ Data = m.From }) end)"#).unwrap();
+    let player = ao_transport::Address::from_bytes([4; 32]);
+    let who = Message::builder(pid.clone()).tag("Action", "Who").build().unwrap();
+    let r = ao.simulate_as(&player, who.clone()).unwrap();
+    assert_eq!(
+        (r.messages[0].target.as_str(), r.messages[0].data_str()),
+        (player.as_str(), Some(player.as_str()))
+    );
+    assert_eq!(ao.simulate(who).unwrap().messages[0].data_str(), Some(ao.signer().as_str()));
+}
+
+#[test]
 fn same_seed_same_ids_results_and_state() {
     let run = |seed| {
         let ao = LocalAo::builder().seed(seed).build().unwrap();
@@ -106,6 +121,8 @@ fn reopening_the_log_replays_to_the_same_state() {
         assert_eq!(&ao.result_of(&pid, id).unwrap(), result, "results survive a reopen");
     }
     assert_eq!(ao.now_ms(), clock);
+    let boot = ao.result_of(&pid, &pid.clone().into()).unwrap();
+    assert!(boot.is_ok(), "the spawn's own result survives a reopen too");
     // And it goes on from there: ids continue, nothing collides.
     let (id, r) = ao.call(get(&pid)).unwrap();
     assert!(!results.iter().any(|(old, _)| *old == id));
