@@ -1,0 +1,475 @@
+//! Resolving the require graph and writing the bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crate::error::{Error, ErrorKind, Warning};
+use crate::loader::SourceLoader;
+use crate::parse::{self, RequireSite};
+
+/// Modules an aos process provides at runtime: left as runtime `require`s.
+pub const AOS_EXTERNALS: &[&str] = &[
+    "json",
+    ".json",
+    "utils",
+    ".utils",
+    "base64",
+    ".base64",
+    "bint",
+    ".bint",
+    "ao",
+    ".ao",
+    ".process",
+    ".handlers",
+    ".handlers-utils",
+    ".eval",
+    ".default",
+    ".dump",
+    ".pretty",
+    ".stringify",
+    ".assignment",
+    ".crypto",
+    "crypto",
+    ".boot",
+    "string",
+    "table",
+    "math",
+    "coroutine",
+    "os",
+    "utf8",
+    "package",
+];
+
+/// What to bundle and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleOptions {
+    /// Entry modules, by the name `require` would use; run in this order.
+    pub entries: Vec<String>,
+    /// Search templates like `package.path`, `?` standing for the name with dots as `/`.
+    pub search: Vec<String>,
+    /// Names provided by the runtime, left as runtime requires.
+    pub externals: BTreeSet<String>,
+    /// Refuse computed `require(expr)` instead of warning.
+    pub strict: bool,
+}
+
+impl BundleOptions {
+    /// Bundles `entry`, searching `?.lua` then `?/init.lua`, with aos's modules external.
+    pub fn new(entry: impl Into<String>) -> Self {
+        Self {
+            entries: vec![entry.into()],
+            search: vec!["?.lua".into(), "?/init.lua".into()],
+            externals: AOS_EXTERNALS.iter().map(|s| (*s).to_owned()).collect(),
+            strict: false,
+        }
+    }
+
+    /// Adds another entry, run after the earlier ones.
+    #[must_use]
+    pub fn entry(mut self, entry: impl Into<String>) -> Self {
+        self.entries.push(entry.into());
+        self
+    }
+
+    /// Adds a runtime-provided module name.
+    #[must_use]
+    pub fn external(mut self, name: impl Into<String>) -> Self {
+        self.externals.insert(name.into());
+        self
+    }
+
+    /// Sets strict mode (computed requires are errors).
+    #[must_use]
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+}
+
+/// One module in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundledModule {
+    /// The name it is registered under.
+    pub name: String,
+    /// Other names it is required by (`.a.b` beside `a.b`), registered as aliases.
+    pub aliases: Vec<String>,
+    /// Its file, relative to the project root.
+    pub path: String,
+    /// Its source size in bytes.
+    pub bytes: usize,
+    /// The bundled modules it requires, by registered name.
+    pub requires: Vec<String>,
+    /// Whether it is an entry.
+    pub entry: bool,
+}
+
+/// A built bundle: one Lua source and what went into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// The bundle's Lua source.
+    pub code: String,
+    /// Its modules, in registration order (sorted by name).
+    pub modules: Vec<BundledModule>,
+    /// Names left to the runtime, sorted.
+    pub externals: Vec<String>,
+    /// What did not stop the build.
+    pub warnings: Vec<Warning>,
+}
+
+struct Module {
+    name: String,
+    aliases: BTreeSet<String>,
+    path: String,
+    source: String,
+    /// Resolved requires: (path of the required module, site).
+    edges: Vec<(String, RequireSite)>,
+    entry: bool,
+}
+
+/// Maps a module name to the paths it may live at, or refuses names that
+/// would leave the project root.
+fn candidates(name: &str, search: &[String]) -> Option<Vec<String>> {
+    let stripped = name.strip_prefix('.').unwrap_or(name);
+    let path = stripped.replace('.', "/");
+    let bad_part = |p: &str| p.is_empty() || p == ".." || p == "." || p.contains('\\') || p.contains(':');
+    if path.starts_with('/') || path.split('/').any(bad_part) {
+        return None;
+    }
+    Some(search.iter().map(|t| t.replace('?', &path)).collect())
+}
+
+/// Resolves the require graph from the entries and writes the bundle.
+pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bundle, Error> {
+    if options.entries.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidOptions("no entry module".into())));
+    }
+    if options.search.is_empty() || options.search.iter().any(|t| !t.contains('?')) {
+        return Err(Error::new(ErrorKind::InvalidOptions("every search template needs a '?'".into())));
+    }
+    let mut modules: BTreeMap<String, Module> = BTreeMap::new(); // by path
+    let mut warnings = Vec::new();
+    let mut externals = BTreeSet::new();
+    // Work list of (name, where required, is entry).
+    let mut queue: Vec<(String, Option<RequireSite>, bool)> =
+        options.entries.iter().rev().map(|e| (e.clone(), None, true)).collect();
+    let mut edges_to_fill: Vec<(String, String, RequireSite)> = Vec::new(); // (from path, to path, site)
+
+    while let Some((name, site, entry)) = queue.pop() {
+        let required_at = site.as_ref().map(|s| s.at.clone());
+        let paths = candidates(&name, &options.search).ok_or_else(|| {
+            Error::new(ErrorKind::OutsideRoot { name: name.clone(), required_at: required_at.clone() })
+        })?;
+        let mut found = None;
+        for path in &paths {
+            if let Some(m) = modules.get_mut(path) {
+                m.aliases.insert(name.clone());
+                m.entry |= entry;
+                found = Some((path.clone(), None));
+                break;
+            }
+            let source = loader.load(path).map_err(|e| match e.kind() {
+                ErrorKind::OutsideRoot { .. } => Error::new(ErrorKind::OutsideRoot {
+                    name: name.clone(),
+                    required_at: required_at.clone(),
+                }),
+                _ => e,
+            })?;
+            if let Some(source) = source {
+                found = Some((path.clone(), Some(source)));
+                break;
+            }
+        }
+        let Some((path, source)) = found else {
+            return Err(Error::new(ErrorKind::ModuleNotFound { name, required_at, tried: paths }));
+        };
+        if let Some(site) = site.clone() {
+            edges_to_fill.push((site.at.file.clone(), path.clone(), site));
+        }
+        let Some(source) = source else { continue };
+        let sites = parse::requires(&path, &source)?;
+        let mut next = Vec::new();
+        for s in sites {
+            match &s.name {
+                None if options.strict => return Err(Error::new(ErrorKind::DynamicRequire { at: s.at })),
+                None => warnings.push(Warning::DynamicRequire { at: s.at }),
+                Some(n) if options.externals.contains(n) => {
+                    externals.insert(n.clone());
+                }
+                Some(n) => next.push((n.clone(), Some(s), false)),
+            }
+        }
+        // Depth-first in source order: push in reverse so the first require is visited first.
+        queue.extend(next.into_iter().rev());
+        modules.insert(
+            path.clone(),
+            Module {
+                name: name.clone(),
+                aliases: BTreeSet::from([name]),
+                path,
+                source,
+                edges: Vec::new(),
+                entry,
+            },
+        );
+    }
+    for (from, to, site) in edges_to_fill {
+        if let Some(m) = modules.get_mut(&from) {
+            m.edges.push((to, site));
+        }
+    }
+    check_cycles(&modules)?;
+    let code = emit(&modules, options);
+    let names: BTreeMap<&str, &str> = modules.iter().map(|(p, m)| (p.as_str(), m.name.as_str())).collect();
+    let mut out: Vec<BundledModule> = modules
+        .values()
+        .map(|m| {
+            let mut requires: Vec<String> =
+                m.edges.iter().map(|(to, _)| names[to.as_str()].to_owned()).collect();
+            requires.dedup();
+            BundledModule {
+                name: m.name.clone(),
+                aliases: m.aliases.iter().filter(|a| **a != m.name).cloned().collect(),
+                path: m.path.clone(),
+                bytes: m.source.len(),
+                requires,
+                entry: m.entry,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Bundle { code, modules: out, externals: externals.into_iter().collect(), warnings })
+}
+
+/// Load-time require cycles recurse forever in Lua 5.3; requires inside
+/// functions run later and may form cycles freely.
+fn check_cycles(modules: &BTreeMap<String, Module>) -> Result<(), Error> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks: BTreeMap<&str, Mark> = modules.keys().map(|k| (k.as_str(), Mark::New)).collect();
+    for start in modules.keys() {
+        if marks[start.as_str()] != Mark::New {
+            continue;
+        }
+        // Iterative DFS; `path` holds (module, index of next edge, site that led here).
+        let mut path: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
+        marks.insert(start, Mark::Open);
+        while let Some((node, i)) = path.last_mut() {
+            let edges: Vec<_> = modules[*node].edges.iter().filter(|(_, s)| !s.deferred).collect();
+            if *i >= edges.len() {
+                marks.insert(node, Mark::Done);
+                path.pop();
+                continue;
+            }
+            let (to, _) = edges[*i];
+            *i += 1;
+            match marks[to.as_str()] {
+                Mark::New => {
+                    marks.insert(to, Mark::Open);
+                    path.push((to.as_str(), 0));
+                }
+                Mark::Open => {
+                    let from = path.iter().position(|(n, _)| *n == to.as_str()).unwrap_or(0);
+                    let chain = path[from..]
+                        .iter()
+                        .map(|(n, i)| {
+                            let edges: Vec<_> =
+                                modules[*n].edges.iter().filter(|(_, s)| !s.deferred).collect();
+                            (modules[*n].name.clone(), edges[*i - 1].1.at.clone())
+                        })
+                        .collect();
+                    return Err(Error::new(ErrorKind::Cycle { chain }));
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Lua string literal for a module name (names are plain, but quote safely).
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes the bundle: every module registered in `package.preload` (so
+/// `require` keeps Lua's semantics: once, lazily, in the same order), this
+/// bundle's names first cleared from `package.loaded` (so a newer bundle
+/// evaluated into a running process replaces its modules), entries run last.
+fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> String {
+    let mut by_name: Vec<&Module> = modules.values().collect();
+    by_name.sort_by(|a, b| a.name.cmp(&b.name));
+    let all_names: BTreeSet<&str> =
+        by_name.iter().flat_map(|m| m.aliases.iter().map(String::as_str)).collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "-- bundled by ao-bundle {}: {} modules; entries: {}",
+        env!("CARGO_PKG_VERSION"),
+        modules.len(),
+        options.entries.join(", ")
+    );
+    out.push_str("do\nlocal loaded, preload = package.loaded, package.preload\n");
+    out.push_str("for _, name in ipairs({");
+    for (i, n) in all_names.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&quote(n));
+    }
+    out.push_str("}) do loaded[name] = nil end\n");
+    for m in &by_name {
+        let _ = writeln!(out, "preload[{}] = function(...)", quote(&m.name));
+        // A shebang line is not Lua inside a function; keep the line count.
+        let source = if m.source.starts_with("#!") {
+            m.source.split_once('\n').map_or("", |(_, r)| r)
+        } else {
+            &m.source
+        };
+        if m.source.starts_with("#!") {
+            out.push('\n');
+        }
+        out.push_str(source);
+        if !source.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("end\n");
+        for alias in m.aliases.iter().filter(|a| **a != m.name) {
+            let _ = writeln!(
+                out,
+                "preload[{}] = function() return require({}) end",
+                quote(alias),
+                quote(&m.name)
+            );
+        }
+    }
+    out.push_str("end\n");
+    for entry in &options.entries {
+        let _ = writeln!(out, "require({})", quote(entry));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::MemoryLoader;
+
+    fn project() -> MemoryLoader {
+        MemoryLoader::new()
+            .file("main.lua", "local a = require('lib.a')\nlocal c = require('.src.constants')\nlocal json = require('json')\nreturn a.f() + c.N")
+            .file("lib/a.lua", "local b = require('lib.b-c')\nreturn { f = function() return b end }")
+            .file("lib/b-c/init.lua", "return 40")
+            .file("src/constants.lua", "return { N = 2 }")
+    }
+
+    #[test]
+    fn resolves_every_name_form_and_keeps_externals() {
+        let b = bundle(&project(), &BundleOptions::new("main")).unwrap();
+        let paths: Vec<_> = b.modules.iter().map(|m| (m.name.as_str(), m.path.as_str())).collect();
+        assert_eq!(
+            paths,
+            [
+                (".src.constants", "src/constants.lua"),
+                ("lib.a", "lib/a.lua"),
+                ("lib.b-c", "lib/b-c/init.lua"),
+                ("main", "main.lua"),
+            ]
+        );
+        assert_eq!(b.externals, ["json"]);
+        assert!(b.warnings.is_empty());
+        assert!(b.code.ends_with("require(\"main\")\n"), "{}", b.code);
+    }
+
+    #[test]
+    fn missing_modules_name_the_requiring_place_and_paths_tried() {
+        let p = MemoryLoader::new().file("main.lua", "local x = 1\nlocal m = require('gone.away')");
+        let err = bundle(&p, &BundleOptions::new("main")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "main.lua:2:11: module 'gone.away' not found; tried gone/away.lua, gone/away/init.lua"
+        );
+        let err = bundle(&p, &BundleOptions::new("nope")).unwrap_err();
+        assert_eq!(err.to_string(), "entry: module 'nope' not found; tried nope.lua, nope/init.lua");
+    }
+
+    #[test]
+    fn escapes_from_the_root_are_refused() {
+        for name in ["../etc/passwd", "a/../../b", "/abs", "c:x"] {
+            let p = MemoryLoader::new().file("main.lua", format!("require('{name}')"));
+            let err = bundle(&p, &BundleOptions::new("main")).unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::OutsideRoot { .. }), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn load_time_cycles_are_errors_with_their_chain_deferred_ones_are_fine() {
+        let p = MemoryLoader::new()
+            .file("main.lua", "require('a')")
+            .file("a.lua", "local b = require('b')\nreturn {}")
+            .file("b.lua", "\nlocal a = require('a')\nreturn {}");
+        let err = bundle(&p, &BundleOptions::new("main")).unwrap_err();
+        assert_eq!(err.to_string(), "require cycle: a (a.lua:1:11) -> b (b.lua:2:11) -> a");
+
+        let p = MemoryLoader::new()
+            .file("main.lua", "require('a')")
+            .file("a.lua", "local b = require('b')\nreturn {}")
+            .file("b.lua", "return { get = function() return require('a') end }");
+        assert!(bundle(&p, &BundleOptions::new("main")).is_ok());
+    }
+
+    #[test]
+    fn dynamic_requires_warn_or_fail_in_strict_mode() {
+        let p = MemoryLoader::new().file("main.lua", "local n = 'x'\nreturn require(n)");
+        let b = bundle(&p, &BundleOptions::new("main")).unwrap();
+        assert_eq!(b.warnings.len(), 1);
+        assert_eq!(
+            b.warnings[0].to_string(),
+            "main.lua:2:8: require with a computed module name is left to the runtime"
+        );
+        let err = bundle(&p, &BundleOptions::new("main").strict(true)).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::DynamicRequire { .. }));
+    }
+
+    #[test]
+    fn the_same_file_by_two_names_is_one_module_with_an_alias() {
+        let p = MemoryLoader::new()
+            .file("main.lua", "require('util.x'); require('.util.x')")
+            .file("util/x.lua", "Count = (Count or 0) + 1");
+        let b = bundle(&p, &BundleOptions::new("main")).unwrap();
+        let x = b.modules.iter().find(|m| m.path == "util/x.lua").unwrap();
+        assert_eq!((x.name.as_str(), x.aliases.as_slice()), ("util.x", [".util.x".to_owned()].as_slice()));
+        assert!(b.code.contains("preload[\".util.x\"] = function() return require(\"util.x\") end"));
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let a = bundle(&project(), &BundleOptions::new("main")).unwrap();
+        let b = bundle(&project(), &BundleOptions::new("main")).unwrap();
+        assert_eq!(a.code, b.code);
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let mut o = BundleOptions::new("main");
+        o.entries.clear();
+        assert!(matches!(bundle(&project(), &o).unwrap_err().kind(), ErrorKind::InvalidOptions(_)));
+        let mut o = BundleOptions::new("main");
+        o.search = vec!["src/main.lua".into()];
+        assert!(matches!(bundle(&project(), &o).unwrap_err().kind(), ErrorKind::InvalidOptions(_)));
+    }
+}

@@ -1,0 +1,166 @@
+//! The crate's error and warning types.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A place in a source file: project-relative path, 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// The file, relative to the project root, with `/` separators.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A bundling failure. The [`kind`](Error::kind) says what and where.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+}
+
+/// What went wrong.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A required module matched no file.
+    ModuleNotFound {
+        /// The name as written in `require`.
+        name: String,
+        /// Where it is required (`None` for an entry).
+        required_at: Option<Location>,
+        /// The paths tried, in order.
+        tried: Vec<String>,
+    },
+    /// A module name that would leave the project root (`..`, an absolute path).
+    OutsideRoot {
+        /// The module name or path.
+        name: String,
+        /// Where it is required (`None` for an entry).
+        required_at: Option<Location>,
+    },
+    /// Modules that require each other while loading: Lua would recurse forever.
+    Cycle {
+        /// The chain, each module with the place it requires the next.
+        chain: Vec<(String, Location)>,
+    },
+    /// A source file is not valid Lua 5.3.
+    Syntax {
+        /// Where the parser stopped.
+        at: Location,
+        /// The parser's message.
+        message: String,
+    },
+    /// `require` with a computed argument, refused in strict mode.
+    DynamicRequire {
+        /// Where.
+        at: Location,
+    },
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A source file is not UTF-8.
+    NotUtf8 {
+        /// The file.
+        file: String,
+    },
+    /// The options are inconsistent (no entry, an empty search template).
+    InvalidOptions(String),
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self { kind }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+}
+
+fn at(loc: Option<&Location>) -> String {
+    loc.map_or_else(|| "entry".to_owned(), ToString::to_string)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::ModuleNotFound { name, required_at, tried } => {
+                write!(
+                    f,
+                    "{}: module '{name}' not found; tried {}",
+                    at(required_at.as_ref()),
+                    tried.join(", ")
+                )
+            }
+            ErrorKind::OutsideRoot { name, required_at } => {
+                write!(f, "{}: module '{name}' is outside the project root", at(required_at.as_ref()))
+            }
+            ErrorKind::Cycle { chain } => {
+                write!(f, "require cycle: ")?;
+                for (i, (module, loc)) in chain.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " -> ")?;
+                    }
+                    write!(f, "{module} ({loc})")?;
+                }
+                if let Some((first, _)) = chain.first() {
+                    write!(f, " -> {first}")?;
+                }
+                Ok(())
+            }
+            ErrorKind::Syntax { at, message } => write!(f, "{at}: syntax error: {message}"),
+            ErrorKind::DynamicRequire { at } => {
+                write!(
+                    f,
+                    "{at}: require with a computed module name (strict mode bundles only literal names)"
+                )
+            }
+            ErrorKind::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            ErrorKind::NotUtf8 { file } => write!(f, "{file}: not UTF-8 text"),
+            ErrorKind::InvalidOptions(what) => write!(f, "invalid bundle options: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Something worth knowing that does not stop the build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// `require` with a computed argument: left as a runtime require.
+    DynamicRequire {
+        /// Where.
+        at: Location,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::DynamicRequire { at } => {
+                write!(f, "{at}: require with a computed module name is left to the runtime")
+            }
+        }
+    }
+}

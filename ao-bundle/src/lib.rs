@@ -1,0 +1,49 @@
+//! Bundle a multi-file Lua project into one source for AO.
+//!
+//! An AO process loads one Lua source per `Eval`. `ao-bundle` follows the
+//! project's `require` graph from its entry modules and writes one file in
+//! which every module is registered in `package.preload`, so `require` keeps
+//! Lua's semantics — each module runs once, lazily, on first require, with the
+//! same order of side effects as the unbundled sources — and the entries run
+//! last. Evaluating a newer bundle into a process that ran an older one first
+//! forgets the bundle's own modules, so the new code takes effect (hot reload),
+//! while modules the runtime provides (`json`, `.utils`, ...) are left alone.
+//!
+//! - Names: `require "a.b"`, `require("a.b")`, `require('a.b')`, `require [[a.b]]`;
+//!   leading-dot names as aos projects write them (`require(".src.constants")`)
+//!   resolve from the root; dashes work. Search templates work like `package.path`.
+//! - Errors name the place: a missing module gives the requiring `file:line:col`
+//!   and the paths tried; a load-time cycle gives its chain (cycles through
+//!   requires inside functions are allowed, as Lua allows them); a syntax
+//!   error gives `file:line:col` and the parser's message; a module name or a
+//!   symbolic link leading outside the root is refused; a computed
+//!   `require(expr)` is a warning, or an error in strict mode.
+//! - Output is byte-for-byte deterministic for the same inputs and options.
+//!
+//! Not yet: dead-code elimination, minification, the line map, size analytics,
+//! validation, the integrity manifest and incremental builds (see the project's
+//! issue list).
+//!
+//! # Example
+//!
+//! ```
+//! use ao_bundle::{BundleOptions, MemoryLoader, bundle};
+//!
+//! let project = MemoryLoader::new()
+//!     .file("main.lua", "local greet = require('lib.greet')\nHandlers.add('Hi', 'Hi', greet)")
+//!     .file("lib/greet.lua", "local json = require('json')\nreturn function(m) m.reply({ Data = json.encode({ hi = m.From }) }) end");
+//! let built = bundle(&project, &BundleOptions::new("main"))?;
+//! assert_eq!(built.modules.len(), 2);
+//! assert_eq!(built.externals, ["json"]);
+//! assert!(built.code.ends_with("require(\"main\")\n"));
+//! # Ok::<(), ao_bundle::Error>(())
+//! ```
+
+mod bundle;
+mod error;
+mod loader;
+mod parse;
+
+pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
+pub use error::{Error, ErrorKind, Location, Warning};
+pub use loader::{FsLoader, MemoryLoader, SourceLoader};

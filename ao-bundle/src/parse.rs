@@ -1,0 +1,342 @@
+//! The only module that touches `full_moon`: parses a source and reports its
+//! `require` sites. Nothing of `full_moon`'s tree leaves this file.
+
+use full_moon::ast::{Call, Expression, FunctionArgs, FunctionBody, FunctionCall, Prefix, Suffix};
+use full_moon::tokenizer::{TokenReference, TokenType};
+use full_moon::visitors::Visitor;
+
+use crate::error::{Error, ErrorKind, Location};
+
+/// Stack for the parser thread: `full_moon` recurses per nesting level, and a
+/// pathological input must end in an error, never a stack overflow.
+const PARSER_STACK: usize = 256 << 20;
+
+/// One `require` call in a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RequireSite {
+    /// The module name when it is a plain string literal; `None` when computed.
+    pub(crate) name: Option<String>,
+    /// Where the call is.
+    pub(crate) at: Location,
+    /// Inside a function body: it runs when the function is called, not while
+    /// the module loads, so it cannot take part in a load-time cycle.
+    pub(crate) deferred: bool,
+}
+
+/// Lua 5.3's own limit on nested syntax levels (`LUAI_MAXCCALLS`): deeper
+/// sources do not load in Lua, so refusing them loses nothing.
+const MAX_DEPTH: usize = 200;
+
+/// Most operators in one expression run; right-associative chains (`..`, `^`)
+/// recurse once per operator in the parser.
+const MAX_CHAIN: usize = 5000;
+
+/// Parses `source` as Lua 5.3 and returns its `require` sites in source order.
+pub(crate) fn requires(file: &str, source: &str) -> Result<Vec<RequireSite>, Error> {
+    precheck(file, source)?;
+    let (file_owned, source_owned) = (file.to_owned(), source.to_owned());
+    let worker = std::thread::Builder::new()
+        .name("ao-bundle-parse".into())
+        .stack_size(PARSER_STACK)
+        .spawn(move || scan(&file_owned, &source_owned))
+        .map_err(|e| Error::new(ErrorKind::Io { path: file.into(), source: e }))?;
+    worker.join().unwrap_or_else(|_| {
+        Err(Error::new(ErrorKind::Syntax {
+            at: Location { file: file.to_owned(), line: 1, column: 1 },
+            message: "the parser failed on this input".into(),
+        }))
+    })
+}
+
+/// A lexical pass that bounds how deep the parser will recurse: bracket and
+/// block nesting, and operator runs. Strings and comments are skipped.
+fn precheck(file: &str, source: &str) -> Result<(), Error> {
+    let b = source.as_bytes();
+    let (mut i, mut line, mut line_start) = (0usize, 1usize, 0usize);
+    let (mut depth, mut chain) = (0usize, 0usize);
+    let fail = |i: usize, line: usize, line_start: usize, what: String| {
+        Err(Error::new(ErrorKind::Syntax {
+            at: Location { file: file.to_owned(), line, column: i - line_start + 1 },
+            message: what,
+        }))
+    };
+    // Length of a long bracket opener `[==[` at `j`, if there is one.
+    let long_open = |j: usize| -> Option<usize> {
+        let mut k = j + 1;
+        while b.get(k) == Some(&b'=') {
+            k += 1;
+        }
+        (b.get(j) == Some(&b'[') && b.get(k) == Some(&b'[')).then_some(k - j - 1)
+    };
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+                i += 1;
+                continue;
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                i += 2;
+                if let Some(level) = long_open(i) {
+                    i = skip_long(b, i, level, &mut line, &mut line_start);
+                } else {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'"' | b'\'' => {
+                i += 1;
+                while i < b.len() && b[i] != c && b[i] != b'\n' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                continue;
+            }
+            b'[' if long_open(i).is_some() => {
+                let level = long_open(i).unwrap_or(0);
+                i = skip_long(b, i, level, &mut line, &mut line_start);
+                continue;
+            }
+            b'(' | b'{' | b'[' => depth += 1,
+            b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+            b'=' if b.get(i + 1) == Some(&b'=') => {
+                chain += 1;
+                i += 1;
+            }
+            // Separators and assignment end an expression.
+            b',' | b';' | b'=' => chain = 0,
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' | b'#' | b'<' | b'>' | b'~' | b'&' | b'|' | b'.' => {
+                chain += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+                match &source[start..i] {
+                    "function" | "do" | "repeat" | "if" => {
+                        depth += 1;
+                        chain = 0;
+                    }
+                    "end" | "until" => {
+                        depth = depth.saturating_sub(1);
+                        chain = 0;
+                    }
+                    "and" | "or" | "not" => chain += 1,
+                    "local" | "return" | "then" | "else" | "elseif" | "while" | "for" | "in" | "break"
+                    | "goto" => {
+                        chain = 0;
+                    }
+                    _ => {}
+                }
+                if depth > MAX_DEPTH {
+                    return fail(
+                        start,
+                        line,
+                        line_start,
+                        format!("nesting deeper than {MAX_DEPTH} levels (Lua's own limit)"),
+                    );
+                }
+                continue;
+            }
+            c if c.is_ascii_digit() => {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if depth > MAX_DEPTH {
+            return fail(
+                i,
+                line,
+                line_start,
+                format!("nesting deeper than {MAX_DEPTH} levels (Lua's own limit)"),
+            );
+        }
+        if chain > MAX_CHAIN {
+            return fail(i, line, line_start, format!("more than {MAX_CHAIN} operators in one expression"));
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Skips a long string or comment opened at `i` with `level` equals signs.
+fn skip_long(b: &[u8], mut i: usize, level: usize, line: &mut usize, line_start: &mut usize) -> usize {
+    i += level + 2;
+    while i < b.len() {
+        if b[i] == b'\n' {
+            *line += 1;
+            *line_start = i + 1;
+        }
+        if b[i] == b']'
+            && b.get(i + 1 + level) == Some(&b']')
+            && b[i + 1..i + 1 + level].iter().all(|&c| c == b'=')
+        {
+            return i + level + 2;
+        }
+        i += 1;
+    }
+    i
+}
+
+fn scan(file: &str, source: &str) -> Result<Vec<RequireSite>, Error> {
+    let ast = full_moon::parse_fallible(source, full_moon::LuaVersion::lua53()).into_result().map_err(
+        |errors| {
+            let first = &errors[0];
+            let (start, _) = first.range();
+            Error::new(ErrorKind::Syntax {
+                at: Location { file: file.to_owned(), line: start.line(), column: start.character() },
+                message: first.error_message().into_owned(),
+            })
+        },
+    )?;
+    let mut finder = Finder { file, depth: 0, sites: Vec::new() };
+    finder.visit_ast(&ast);
+    Ok(finder.sites)
+}
+
+struct Finder<'a> {
+    file: &'a str,
+    depth: usize,
+    sites: Vec<RequireSite>,
+}
+
+impl Finder<'_> {
+    fn location(&self, token: &TokenReference) -> Location {
+        let pos = token.start_position();
+        Location { file: self.file.to_owned(), line: pos.line(), column: pos.character() }
+    }
+}
+
+/// The text of a string literal token, if it is one without escapes.
+fn literal(token: &TokenReference) -> Option<String> {
+    match token.token_type() {
+        TokenType::StringLiteral { literal, multi_line_depth, .. } => {
+            let text = literal.to_string();
+            // Escapes would need decoding; module names never use them.
+            (*multi_line_depth > 0 || !text.contains('\\')).then_some(text)
+        }
+        _ => None,
+    }
+}
+
+impl Visitor for Finder<'_> {
+    fn visit_function_body(&mut self, _: &FunctionBody) {
+        self.depth += 1;
+    }
+
+    fn visit_function_body_end(&mut self, _: &FunctionBody) {
+        self.depth -= 1;
+    }
+
+    fn visit_function_call(&mut self, call: &FunctionCall) {
+        let Prefix::Name(name) = call.prefix() else { return };
+        if name.token().to_string() != "require" {
+            return;
+        }
+        // Only the first suffix is the require call itself: `require("x").y()` still requires "x".
+        let Some(Suffix::Call(Call::AnonymousCall(args))) = call.suffixes().next() else { return };
+        let module = match args.as_ref() {
+            FunctionArgs::String(token) => literal(token),
+            FunctionArgs::Parentheses { arguments, .. } if arguments.len() == 1 => {
+                match arguments.iter().next() {
+                    Some(Expression::String(token)) => literal(token),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        self.sites.push(RequireSite { name: module, at: self.location(name), deferred: self.depth > 0 });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(src: &str) -> Vec<(Option<String>, usize, usize, bool)> {
+        requires("t.lua", src)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name, s.at.line, s.at.column, s.deferred))
+            .collect()
+    }
+
+    #[test]
+    fn finds_every_literal_form_with_positions() {
+        let src = "local a = require \"a.b\"\nlocal b = require('c-d')\nlocal c = require(\".src.e\")\nlocal d = require [[f]]\n";
+        assert_eq!(
+            names(src),
+            vec![
+                (Some("a.b".into()), 1, 11, false),
+                (Some("c-d".into()), 2, 11, false),
+                (Some(".src.e".into()), 3, 11, false),
+                (Some("f".into()), 4, 11, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn marks_computed_and_deferred_requires() {
+        let src = "local n = 'x'\nlocal m = require(n)\nlocal function later() return require('late') end\nrequire('a' .. 'b')";
+        assert_eq!(
+            names(src),
+            vec![(None, 2, 11, false), (Some("late".into()), 3, 31, true), (None, 4, 1, false)]
+        );
+    }
+
+    #[test]
+    fn ignores_other_calls_and_methods() {
+        assert!(names("local x = myrequire('a'); obj:require('b'); local t = { require = 1 }").is_empty());
+        assert_eq!(names("require('a').setup()"), vec![(Some("a".into()), 1, 1, false)]);
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let err = requires("src/bad.lua", "local x = 1\nlocal y = = 2\n").unwrap_err();
+        match err.kind() {
+            ErrorKind::Syntax { at, .. } => assert_eq!((at.file.as_str(), at.line), ("src/bad.lua", 2)),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().starts_with("src/bad.lua:2:"), "{err}");
+    }
+
+    #[test]
+    fn lua53_syntax_parses() {
+        let src = "local a = 7 // 2; local b = 1 << 3 | 2 & ~0; goto done; ::done:: return a, b";
+        assert!(requires("x.lua", src).unwrap().is_empty());
+    }
+
+    #[test]
+    fn deeply_nested_input_is_an_error_never_a_crash() {
+        let cases = [
+            format!("local x = {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("local x = {}", "{".repeat(300_000)),
+            "do ".repeat(50_000),
+            format!("local s = 'a'{}", " .. 'a'".repeat(100_000)),
+            format!("local n = {}1", "- ".repeat(100_000)),
+        ];
+        for src in &cases {
+            let err = requires("deep.lua", src).unwrap_err();
+            assert!(err.to_string().starts_with("deep.lua:1:"), "{err}");
+        }
+        // Brackets and block words inside strings and comments do not count.
+        let quiet = format!(
+            "local s = '{}' -- {}\nlocal t = [[{}]]",
+            "(".repeat(500),
+            "do ".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(requires("ok.lua", &quiet).is_ok());
+        // Nesting just under Lua's limit parses.
+        let fine = format!("local x = {}1{}", "(".repeat(150), ")".repeat(150));
+        assert!(requires("ok.lua", &fine).is_ok());
+    }
+}

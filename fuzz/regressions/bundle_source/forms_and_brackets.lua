@@ -1,0 +1,4 @@
+require('lib')
+require("lib")
+require [[lib]]
+local s = '\' .. [==[ ]] ]==] -- [[ (((( ]]
