@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::error::{Error, ErrorKind, Warning};
+use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
 use crate::parse::{self, RequireSite};
 
@@ -112,6 +113,8 @@ pub struct Bundle {
     pub modules: Vec<BundledModule>,
     /// Names left to the runtime, sorted.
     pub externals: Vec<String>,
+    /// Where each bundle line came from.
+    pub line_map: LineMap,
     /// What did not stop the build.
     pub warnings: Vec<Warning>,
 }
@@ -218,7 +221,7 @@ pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bund
         }
     }
     check_cycles(&modules)?;
-    let code = emit(&modules, options);
+    let (code, line_map) = emit(&modules, options);
     let names: BTreeMap<&str, &str> = modules.iter().map(|(p, m)| (p.as_str(), m.name.as_str())).collect();
     let mut out: Vec<BundledModule> = modules
         .values()
@@ -237,7 +240,7 @@ pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bund
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Bundle { code, modules: out, externals: externals.into_iter().collect(), warnings })
+    Ok(Bundle { code, modules: out, externals: externals.into_iter().collect(), line_map, warnings })
 }
 
 /// Load-time require cycles recurse forever in Lua 5.3; requires inside
@@ -310,12 +313,13 @@ fn quote(s: &str) -> String {
 /// `require` keeps Lua's semantics: once, lazily, in the same order), this
 /// bundle's names first cleared from `package.loaded` (so a newer bundle
 /// evaluated into a running process replaces its modules), entries run last.
-fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> String {
+fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String, LineMap) {
     let mut by_name: Vec<&Module> = modules.values().collect();
     by_name.sort_by(|a, b| a.name.cmp(&b.name));
     let all_names: BTreeSet<&str> =
         by_name.iter().flat_map(|m| m.aliases.iter().map(String::as_str)).collect();
     let mut out = String::new();
+    let mut segments = Vec::new();
     let _ = writeln!(
         out,
         "-- bundled by ao-bundle {}: {} modules; entries: {}",
@@ -340,10 +344,14 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> String {
         } else {
             &m.source
         };
+        let first_line = out.matches('\n').count() + 1;
         if m.source.starts_with("#!") {
             out.push('\n');
         }
         out.push_str(source);
+        // Sources go in line for line, so one segment maps the whole module.
+        let lines = m.source.lines().count().max(1);
+        segments.push(Segment { bundle_line: first_line, lines, file: m.path.clone(), line: 1 });
         if !source.ends_with('\n') {
             out.push('\n');
         }
@@ -361,7 +369,7 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> String {
     for entry in &options.entries {
         let _ = writeln!(out, "require({})", quote(entry));
     }
-    out
+    (out, LineMap::new(segments))
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub enum ErrorKind {
     },
     /// The options are inconsistent (no entry, an empty search template).
     InvalidOptions(String),
+    /// A line map file is malformed.
+    InvalidLineMap(String),
 }
 
 impl Error {
@@ -131,6 +133,7 @@ impl fmt::Display for Error {
             ErrorKind::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ErrorKind::NotUtf8 { file } => write!(f, "{file}: not UTF-8 text"),
             ErrorKind::InvalidOptions(what) => write!(f, "invalid bundle options: {what}"),
+            ErrorKind::InvalidLineMap(what) => write!(f, "invalid line map: {what}"),
         }
     }
 }

@@ -20,7 +20,10 @@
 //!   `require(expr)` is a warning, or an error in strict mode.
 //! - Output is byte-for-byte deterministic for the same inputs and options.
 //!
-//! Not yet: dead-code elimination, minification, the line map, size analytics,
+//! - A [`LineMap`] says which source file and line each bundle line came from,
+//!   and rewrites Lua error messages and tracebacks that name bundle lines.
+//!
+//! Not yet: dead-code elimination, minification, size analytics,
 //! validation, the integrity manifest and incremental builds (see the project's
 //! issue list).
 //!
@@ -41,9 +44,11 @@
 
 mod bundle;
 mod error;
+mod linemap;
 mod loader;
 mod parse;
 
 pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
 pub use error::{Error, ErrorKind, Location, Warning};
+pub use linemap::{LineMap, Segment, SourceLine};
 pub use loader::{FsLoader, MemoryLoader, SourceLoader};

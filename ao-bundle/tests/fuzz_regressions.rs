@@ -27,3 +27,23 @@ fn bundle_source_regressions() {
     }
     assert!(n >= 3, "the seed corpus is replayed");
 }
+
+#[test]
+fn bundle_line_map_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/bundle_line_map");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else { continue };
+        if let Ok(map) = ao_bundle::LineMap::from_json(text) {
+            for s in &map.segments {
+                assert!(map.lookup(s.bundle_line).is_some());
+                assert!(map.lookup(s.bundle_line + s.lines - 1).is_some());
+            }
+            assert_eq!(ao_bundle::LineMap::from_json(&map.to_json()).unwrap(), map);
+            let _ = map.rewrite("[string \"aos\"]:18446744073709551615: x aos:0: y", &["aos"]);
+        }
+        n += 1;
+    }
+    assert!(n >= 2, "the seed corpus is replayed");
+}
