@@ -98,6 +98,8 @@ pub struct BundledModule {
     pub path: String,
     /// Its source size in bytes.
     pub bytes: usize,
+    /// BLAKE3 of its source, hex.
+    pub blake3: String,
     /// The bundled modules it requires, by registered name.
     pub requires: Vec<String>,
     /// Whether it is an entry.
@@ -234,6 +236,7 @@ pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bund
                 aliases: m.aliases.iter().filter(|a| **a != m.name).cloned().collect(),
                 path: m.path.clone(),
                 bytes: m.source.len(),
+                blake3: blake3::hash(m.source.as_bytes()).to_hex().to_string(),
                 requires,
                 entry: m.entry,
             }

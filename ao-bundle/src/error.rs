@@ -79,6 +79,8 @@ pub enum ErrorKind {
     InvalidOptions(String),
     /// A line map file is malformed.
     InvalidLineMap(String),
+    /// The bundle failed validation, or a manifest is unreadable.
+    Validation(String),
 }
 
 impl Error {
@@ -134,6 +136,7 @@ impl fmt::Display for Error {
             ErrorKind::NotUtf8 { file } => write!(f, "{file}: not UTF-8 text"),
             ErrorKind::InvalidOptions(what) => write!(f, "invalid bundle options: {what}"),
             ErrorKind::InvalidLineMap(what) => write!(f, "invalid line map: {what}"),
+            ErrorKind::Validation(what) => write!(f, "validation failed: {what}"),
         }
     }
 }

@@ -23,9 +23,13 @@
 //! - A [`LineMap`] says which source file and line each bundle line came from,
 //!   and rewrites Lua error messages and tracebacks that name bundle lines.
 //!
-//! Not yet: dead-code elimination, minification, size analytics,
-//! validation, the integrity manifest and incremental builds (see the project's
-//! issue list).
+//! - [`validate`] re-parses the bundle, holds it to a size limit (500 KB by
+//!   default), loads it into a fresh aos process on ao-local and checks the
+//!   handlers it registers; a [`Manifest`] records the hashes of the bundle and
+//!   of every source, and [`verify`] re-checks them.
+//!
+//! Not yet: dead-code elimination, minification, size analytics and
+//! incremental, multi-target builds (see the project's issue list).
 //!
 //! # Example
 //!
@@ -47,8 +51,13 @@ mod error;
 mod linemap;
 mod loader;
 mod parse;
+mod verify;
 
 pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
 pub use error::{Error, ErrorKind, Location, Warning};
 pub use linemap::{LineMap, Segment, SourceLine};
 pub use loader::{FsLoader, MemoryLoader, SourceLoader};
+pub use verify::{
+    DEFAULT_SIZE_LIMIT, FileHash, Manifest, ManifestOptions, Mismatch, Validation, validate, verify,
+    write_atomic,
+};

@@ -47,3 +47,19 @@ fn bundle_line_map_regressions() {
     }
     assert!(n >= 2, "the seed corpus is replayed");
 }
+
+#[test]
+fn bundle_manifest_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/bundle_manifest");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else { continue };
+        if let Ok(m) = ao_bundle::Manifest::from_json(text) {
+            assert_eq!(ao_bundle::Manifest::from_json(&m.to_json()).unwrap(), m);
+            let _ = ao_bundle::verify(&bytes, &m, None);
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 1, "the real manifest in the corpus loads");
+}

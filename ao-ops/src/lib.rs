@@ -3,6 +3,8 @@
 //! - [`arena`]: the example arena game (`examples/arena`), embedded, and how to
 //!   load it into a process module by module.
 //! - [`demo`]: `ao-ops demo`, which plays the arena on the embedded `ao-local`.
+//! - [`bundling`]: `ao-ops bundle` and `ao-ops verify` over `ao-bundle`.
 
 pub mod arena;
+pub mod bundling;
 pub mod demo;

@@ -1,5 +1,7 @@
 //! `ao-ops`: build, deploy, persist and operate AO game processes.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 /// Build, deploy, persist and operate AO game processes.
@@ -18,11 +20,61 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Bundle a Lua project into one source, validate it on ao-local, and write
+    /// it with its line map (`.map.json`) and manifest (`.manifest.json`).
+    Bundle {
+        /// Project root: module names resolve from here.
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// Entry module (repeat for several; they run in order).
+        #[arg(long = "entry", required = true)]
+        entries: Vec<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// A module the runtime provides, besides aos's own (repeatable).
+        #[arg(long = "external")]
+        externals: Vec<String>,
+        /// Refuse computed `require(expr)`.
+        #[arg(long)]
+        strict: bool,
+        /// Size limit in bytes.
+        #[arg(long, default_value_t = ao_bundle::DEFAULT_SIZE_LIMIT)]
+        limit: usize,
+        /// A handler the bundle must register (repeatable).
+        #[arg(long = "handler")]
+        handlers: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bundle against its manifest, and its sources with --root.
+    Verify {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The manifest (default: beside the bundle).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// Project root, to check the sources too.
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { seed } => ao_ops::demo::run(seed, &mut std::io::stdout().lock()),
+        Command::Bundle { root, entries, out, externals, strict, limit, handlers, json } => {
+            let args =
+                ao_ops::bundling::BundleArgs { root, entries, out, externals, strict, limit, handlers, json };
+            ao_ops::bundling::run_bundle(&args, &mut std::io::stdout().lock())
+        }
+        Command::Verify { bundle, manifest, root } => ao_ops::bundling::run_verify(
+            &bundle,
+            manifest.as_deref(),
+            root.as_deref(),
+            &mut std::io::stdout().lock(),
+        ),
     }
 }

@@ -1,0 +1,125 @@
+//! `ao-ops bundle` and `ao-ops verify`: build, validate and check bundles.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ao_bundle::{BundleOptions, FsLoader, Manifest, bundle, validate, verify, write_atomic};
+
+/// What `ao-ops bundle` is asked to do.
+#[derive(Debug, Clone)]
+pub struct BundleArgs {
+    /// Project root.
+    pub root: PathBuf,
+    /// Entry modules.
+    pub entries: Vec<String>,
+    /// Where to write the bundle; the line map and manifest go beside it.
+    pub out: PathBuf,
+    /// Extra runtime-provided module names.
+    pub externals: Vec<String>,
+    /// Refuse computed requires.
+    pub strict: bool,
+    /// Size limit in bytes.
+    pub limit: usize,
+    /// Handlers the bundle must register.
+    pub handlers: Vec<String>,
+    /// Print the report as JSON.
+    pub json: bool,
+}
+
+fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let mut name = out.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(suffix);
+    out.with_file_name(name)
+}
+
+/// Builds, validates and writes a bundle with its line map and manifest.
+pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut options = BundleOptions::new(args.entries.first().context("at least one --entry is needed")?);
+    for e in args.entries.iter().skip(1) {
+        options = options.entry(e);
+    }
+    for x in &args.externals {
+        options = options.external(x);
+    }
+    options = options.strict(args.strict);
+    let loader =
+        FsLoader::new(&args.root).with_context(|| format!("opening project root {}", args.root.display()))?;
+    let built = bundle(&loader, &options)?;
+    let handlers: Vec<&str> = args.handlers.iter().map(String::as_str).collect();
+    let validation = validate(&built, args.limit, &handlers)?;
+
+    let map_path = sibling(&args.out, ".map.json");
+    let manifest_path = sibling(&args.out, ".manifest.json");
+    let manifest = Manifest::new(&built, &options, &args.out.to_string_lossy());
+    write_atomic(&args.out, built.code.as_bytes())?;
+    write_atomic(&map_path, built.line_map.to_json().as_bytes())?;
+    write_atomic(&manifest_path, manifest.to_json().as_bytes())?;
+
+    if args.json {
+        let report = serde_json::json!({
+            "bundle": args.out, "bytes": validation.bytes, "limit": validation.limit,
+            "modules": built.modules.iter().map(|m| serde_json::json!({
+                "name": m.name, "path": m.path, "bytes": m.bytes, "aliases": m.aliases,
+                "requires": m.requires, "entry": m.entry, "blake3": m.blake3,
+            })).collect::<Vec<_>>(),
+            "externals": built.externals,
+            "warnings": built.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "handlers": validation.handlers,
+            "line_map": map_path, "manifest": manifest_path,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "bundled {} modules into {} ({} bytes, limit {})",
+        built.modules.len(),
+        args.out.display(),
+        validation.bytes,
+        validation.limit
+    )?;
+    writeln!(out, "  {:<24} {:<32} {:>8}", "module", "file", "bytes")?;
+    for m in &built.modules {
+        let mark = if m.entry { " (entry)" } else { "" };
+        writeln!(out, "  {:<24} {:<32} {:>8}{mark}", m.name, m.path, m.bytes)?;
+    }
+    writeln!(
+        out,
+        "  runtime modules: {}",
+        if built.externals.is_empty() { "none".into() } else { built.externals.join(", ") }
+    )?;
+    for w in &built.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    writeln!(out, "validated on ao-local: loads cleanly, handlers {}", validation.handlers.join(", "))?;
+    writeln!(out, "wrote {} and {}", map_path.display(), manifest_path.display())?;
+    Ok(())
+}
+
+/// Checks a bundle against its manifest (and its sources, with a root).
+/// Returns an error listing every mismatch.
+pub fn run_verify(
+    bundle_path: &Path,
+    manifest_path: Option<&Path>,
+    root: Option<&Path>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let manifest_path =
+        manifest_path.map_or_else(|| sibling(bundle_path, ".manifest.json"), Path::to_path_buf);
+    let bytes = std::fs::read(bundle_path).with_context(|| format!("reading {}", bundle_path.display()))?;
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = Manifest::from_json(&text)?;
+    let loader = root.map(FsLoader::new).transpose()?;
+    let mismatches = verify(&bytes, &manifest, loader.as_ref().map(|l| l as &dyn ao_bundle::SourceLoader))?;
+    if mismatches.is_empty() {
+        let scope = if root.is_some() { "bundle and sources match" } else { "bundle matches" };
+        writeln!(out, "ok: {scope} {} ({})", manifest_path.display(), manifest.tool)?;
+        return Ok(());
+    }
+    for m in &mismatches {
+        writeln!(out, "mismatch: {m}")?;
+    }
+    bail!("{} mismatch(es) against {}", mismatches.len(), manifest_path.display())
+}

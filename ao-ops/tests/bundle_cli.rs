@@ -1,0 +1,71 @@
+//! `ao-ops bundle` and `ao-ops verify` as a user runs them.
+
+use std::path::Path;
+use std::process::Command;
+
+fn ao_ops(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ao-ops")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn arena_root() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/arena/src").to_string_lossy().into_owned()
+}
+
+#[test]
+fn bundles_the_arena_validates_it_and_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("arena.lua");
+    let out_s = out.to_string_lossy().into_owned();
+    let root = arena_root();
+    let (ok, stdout, stderr) =
+        ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out_s, "--handler", "Join"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("bundled 5 modules into"), "{stdout}");
+    assert!(
+        stdout.contains("main.lua") && stdout.contains("(entry)") && stdout.contains("runtime modules: json"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "validated on ao-local: loads cleanly, handlers _eval, _default, Join, Move, Tick, State, Ping"
+    ));
+    for suffix in ["", ".map.json", ".manifest.json"] {
+        assert!(dir.path().join(format!("arena.lua{suffix}")).is_file(), "{suffix}");
+    }
+    let (ok, stdout, _) = ao_ops(&["verify", &out_s, "--root", &root]);
+    assert!(ok && stdout.starts_with("ok: bundle and sources match"), "{stdout}");
+
+    // One changed byte in the bundle: verify fails and says so.
+    let mut bytes = std::fs::read(&out).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&out, bytes).unwrap();
+    let (ok, stdout, stderr) = ao_ops(&["verify", &out_s]);
+    assert!(!ok);
+    assert!(stdout.starts_with("mismatch: bundle: blake3"), "{stdout}");
+    assert!(stderr.contains("1 mismatch(es)"), "{stderr}");
+}
+
+#[test]
+fn json_report_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.lua").to_string_lossy().into_owned();
+    let root = arena_root();
+    let (ok, stdout, _) = ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--json"]);
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["modules"].as_array().unwrap().len(), 5);
+    assert_eq!(report["externals"], serde_json::json!(["json"]));
+
+    let (ok, _, stderr) = ao_ops(&["bundle", "--root", &root, "--entry", "nope", "--out", &out]);
+    assert!(!ok && stderr.contains("module 'nope' not found"), "{stderr}");
+    let (ok, _, stderr) =
+        ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--handler", "Fly"]);
+    assert!(!ok && stderr.contains("expected handlers not registered: Fly"), "{stderr}");
+    let (ok, _, stderr) =
+        ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--limit", "1000"]);
+    assert!(!ok && stderr.contains("over the limit of 1000"), "{stderr}");
+}
