@@ -144,7 +144,21 @@ fn candidates(name: &str, search: &[String]) -> Option<Vec<String>> {
 }
 
 /// Resolves the require graph from the entries and writes the bundle.
+///
+/// Parses every module; a [`Bundler`](crate::Bundler) reuses parses between builds.
 pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bundle, Error> {
+    bundle_with(loader, options, &mut |path, source| parse::requires(path, source))
+}
+
+/// Parses one module: (root-relative path, source) to its require sites.
+pub(crate) type ParseFn<'a> = dyn FnMut(&str, &str) -> Result<Vec<RequireSite>, Error> + 'a;
+
+/// [`bundle`] with the parsing step supplied, so a cache can stand in front of it.
+pub(crate) fn bundle_with(
+    loader: &dyn SourceLoader,
+    options: &BundleOptions,
+    parse: &mut ParseFn<'_>,
+) -> Result<Bundle, Error> {
     if options.entries.is_empty() {
         return Err(Error::new(ErrorKind::InvalidOptions("no entry module".into())));
     }
@@ -191,7 +205,7 @@ pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bund
             edges_to_fill.push((site.at.file.clone(), path.clone(), site));
         }
         let Some(source) = source else { continue };
-        let sites = parse::requires(&path, &source)?;
+        let sites = parse(&path, &source)?;
         let mut next = Vec::new();
         for s in sites {
             match &s.name {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// A place in a source file: project-relative path, 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     /// The file, relative to the project root, with `/` separators.
     pub file: String,

@@ -28,8 +28,11 @@
 //!   handlers it registers; a [`Manifest`] records the hashes of the bundle and
 //!   of every source, and [`verify`] re-checks them.
 //!
+//! - A [`Bundler`] caches each module's parse by content hash, in memory and
+//!   on disk: after one module changes, only it is parsed again.
+//!
 //! Not yet: dead-code elimination, minification, size analytics and
-//! incremental, multi-target builds (see the project's issue list).
+//! multi-target config files (see the project's issue list).
 //!
 //! # Example
 //!
@@ -47,6 +50,7 @@
 //! ```
 
 mod bundle;
+mod cache;
 mod error;
 mod linemap;
 mod loader;
@@ -54,6 +58,7 @@ mod parse;
 mod verify;
 
 pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
+pub use cache::{BuildStats, Bundler};
 pub use error::{Error, ErrorKind, Location, Warning};
 pub use linemap::{LineMap, Segment, SourceLine};
 pub use loader::{FsLoader, MemoryLoader, SourceLoader};

@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Location};
 const PARSER_STACK: usize = 256 << 20;
 
 /// One `require` call in a source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RequireSite {
     /// The module name when it is a plain string literal; `None` when computed.
     pub(crate) name: Option<String>,
