@@ -81,6 +81,13 @@ pub enum ErrorKind {
     InvalidLineMap(String),
     /// The bundle failed validation, or a manifest is unreadable.
     Validation(String),
+    /// A config file is malformed.
+    InvalidConfig {
+        /// The file.
+        file: String,
+        /// What is wrong, with line and column where the parser gives them.
+        message: String,
+    },
 }
 
 impl Error {
@@ -137,6 +144,7 @@ impl fmt::Display for Error {
             ErrorKind::InvalidOptions(what) => write!(f, "invalid bundle options: {what}"),
             ErrorKind::InvalidLineMap(what) => write!(f, "invalid line map: {what}"),
             ErrorKind::Validation(what) => write!(f, "validation failed: {what}"),
+            ErrorKind::InvalidConfig { file, message } => write!(f, "{file}: {message}"),
         }
     }
 }

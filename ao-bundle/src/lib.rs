@@ -31,8 +31,11 @@
 //! - A [`Bundler`] caches each module's parse by content hash, in memory and
 //!   on disk: after one module changes, only it is parsed again.
 //!
-//! Not yet: dead-code elimination, minification, size analytics and
-//! multi-target config files (see the project's issue list).
+//! - A TOML [`Config`] declares several targets (entries, externals, size
+//!   limit, expected handlers), built in one call sharing the cache.
+//!
+//! Not yet: dead-code elimination, `define`s, minification and size analytics
+//! (see the project's issue list).
 //!
 //! # Example
 //!
@@ -51,6 +54,7 @@
 
 mod bundle;
 mod cache;
+mod config;
 mod error;
 mod linemap;
 mod loader;
@@ -59,6 +63,7 @@ mod verify;
 
 pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
 pub use cache::{BuildStats, Bundler};
+pub use config::{Config, Target, TargetBuild};
 pub use error::{Error, ErrorKind, Location, Warning};
 pub use linemap::{LineMap, Segment, SourceLine};
 pub use loader::{FsLoader, MemoryLoader, SourceLoader};

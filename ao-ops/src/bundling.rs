@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ao_bundle::{BundleOptions, FsLoader, Manifest, bundle, validate, verify, write_atomic};
+use ao_bundle::{BundleOptions, Bundler, Config, FsLoader, Manifest, bundle, validate, verify, write_atomic};
 
 /// What `ao-ops bundle` is asked to do.
 #[derive(Debug, Clone)]
@@ -94,6 +94,36 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     }
     writeln!(out, "validated on ao-local: loads cleanly, handlers {}", validation.handlers.join(", "))?;
     writeln!(out, "wrote {} and {}", map_path.display(), manifest_path.display())?;
+    Ok(())
+}
+
+/// Builds the targets of a config file (all, or those named), sharing one cache.
+pub fn run_targets(
+    config: &Path,
+    only: &[String],
+    out_dir: Option<&Path>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut config = Config::load(config)?;
+    if let Some(dir) = out_dir {
+        config.out_dir = dir.to_path_buf();
+    }
+    let mut bundler = match &config.cache_dir {
+        Some(dir) => Bundler::with_cache_dir(dir)?,
+        None => Bundler::new(),
+    };
+    for t in bundler.build_targets(&config, only)? {
+        writeln!(
+            out,
+            "target {}: {} modules, {} bytes (limit {}) -> {}; handlers {}",
+            t.name,
+            t.bundle.modules.len(),
+            t.validation.bytes,
+            t.validation.limit,
+            t.out.display(),
+            t.validation.handlers.join(", ")
+        )?;
+    }
     Ok(())
 }
 

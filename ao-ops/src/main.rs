@@ -23,15 +23,24 @@ enum Command {
     /// Bundle a Lua project into one source, validate it on ao-local, and write
     /// it with its line map (`.map.json`) and manifest (`.manifest.json`).
     Bundle {
+        /// Build the targets of this TOML config instead (see ao-bundle's `Config`).
+        #[arg(long, conflicts_with_all = ["entries", "out"])]
+        config: Option<PathBuf>,
+        /// With --config: only this target (repeatable).
+        #[arg(long = "target", requires = "config")]
+        targets: Vec<String>,
+        /// With --config: write here instead of the config's `out_dir`.
+        #[arg(long, requires = "config")]
+        out_dir: Option<PathBuf>,
         /// Project root: module names resolve from here.
         #[arg(long, default_value = ".")]
         root: PathBuf,
         /// Entry module (repeat for several; they run in order).
-        #[arg(long = "entry", required = true)]
+        #[arg(long = "entry", required_unless_present = "config")]
         entries: Vec<String>,
         /// Output file.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "config")]
+        out: Option<PathBuf>,
         /// A module the runtime provides, besides aos's own (repeatable).
         #[arg(long = "external")]
         externals: Vec<String>,
@@ -65,7 +74,14 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo { seed } => ao_ops::demo::run(seed, &mut std::io::stdout().lock()),
-        Command::Bundle { root, entries, out, externals, strict, limit, handlers, json } => {
+        Command::Bundle { config: Some(config), targets, out_dir, .. } => ao_ops::bundling::run_targets(
+            &config,
+            &targets,
+            out_dir.as_deref(),
+            &mut std::io::stdout().lock(),
+        ),
+        Command::Bundle { root, entries, out, externals, strict, limit, handlers, json, .. } => {
+            let out = out.unwrap_or_default();
             let args =
                 ao_ops::bundling::BundleArgs { root, entries, out, externals, strict, limit, handlers, json };
             ao_ops::bundling::run_bundle(&args, &mut std::io::stdout().lock())

@@ -69,3 +69,23 @@ fn json_report_and_errors() {
         ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--limit", "1000"]);
     assert!(!ok && stderr.contains("over the limit of 1000"), "{stderr}");
 }
+
+#[test]
+fn builds_every_target_of_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/arena/ao-bundle.toml");
+    let out_dir = dir.path().to_string_lossy().into_owned();
+    let (ok, stdout, stderr) =
+        ao_ops(&["bundle", "--config", &config.to_string_lossy(), "--out-dir", &out_dir]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("target arena: 5 modules"), "{stdout}");
+    assert!(lines[1].starts_with("target arena-rules: 4 modules"), "{stdout}");
+    assert!(
+        dir.path().join("arena.lua").is_file() && dir.path().join("arena-rules.lua.manifest.json").is_file()
+    );
+    let (ok, _, stderr) =
+        ao_ops(&["bundle", "--config", &config.to_string_lossy(), "--out-dir", &out_dir, "--target", "x"]);
+    assert!(!ok && stderr.contains("no target named"), "{stderr}");
+}
