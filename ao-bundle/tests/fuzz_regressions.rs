@@ -63,3 +63,22 @@ fn bundle_manifest_regressions() {
     }
     assert!(loaded >= 1, "the real manifest in the corpus loads");
 }
+
+#[test]
+fn bundle_config_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/bundle_config");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let Ok(text) = std::str::from_utf8(&bytes) else { continue };
+        if let Ok(config) = ao_bundle::Config::from_toml(text, Path::new("/base"), "fuzz.toml") {
+            assert!(!config.targets.is_empty());
+            for t in config.targets.values() {
+                assert!(!t.entries.is_empty());
+                assert!(!Path::new(&t.out).is_absolute());
+            }
+            loaded += 1;
+        }
+    }
+    assert_eq!(loaded, 1, "the arena config loads; the absolute out is refused");
+}
