@@ -344,7 +344,8 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
         modules.len(),
         options.entries.join(", ")
     );
-    out.push_str("do\nlocal loaded, preload = package.loaded, package.preload\n");
+    // No locals at chunk level: module code is nested in this chunk and must
+    // see exactly the globals it would see unbundled.
     out.push_str("for _, name in ipairs({");
     for (i, n) in all_names.iter().enumerate() {
         if i > 0 {
@@ -352,9 +353,9 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
         }
         out.push_str(&quote(n));
     }
-    out.push_str("}) do loaded[name] = nil end\n");
+    out.push_str("}) do package.loaded[name] = nil end\n");
     for m in &by_name {
-        let _ = writeln!(out, "preload[{}] = function(...)", quote(&m.name));
+        let _ = writeln!(out, "package.preload[{}] = function(...)", quote(&m.name));
         // A shebang line is not Lua inside a function; keep the line count.
         let source = if m.source.starts_with("#!") {
             m.source.split_once('\n').map_or("", |(_, r)| r)
@@ -376,13 +377,12 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
         for alias in m.aliases.iter().filter(|a| **a != m.name) {
             let _ = writeln!(
                 out,
-                "preload[{}] = function() return require({}) end",
+                "package.preload[{}] = function() return require({}) end",
                 quote(alias),
                 quote(&m.name)
             );
         }
     }
-    out.push_str("end\n");
     for entry in &options.entries {
         let _ = writeln!(out, "require({})", quote(entry));
     }
@@ -478,7 +478,7 @@ mod tests {
         let b = bundle(&p, &BundleOptions::new("main")).unwrap();
         let x = b.modules.iter().find(|m| m.path == "util/x.lua").unwrap();
         assert_eq!((x.name.as_str(), x.aliases.as_slice()), ("util.x", [".util.x".to_owned()].as_slice()));
-        assert!(b.code.contains("preload[\".util.x\"] = function() return require(\"util.x\") end"));
+        assert!(b.code.contains("package.preload[\".util.x\"] = function() return require(\"util.x\") end"));
     }
 
     #[test]

@@ -185,3 +185,20 @@ fn fs_loader_refuses_symlinks_out_of_the_root() {
         assert!(err.to_string().contains("main.lua:1:8"), "{err}");
     }
 }
+
+#[test]
+fn module_code_sees_the_same_globals_bundled() {
+    // Regression: the bundle once declared chunk-level locals (`loaded`,
+    // `preload`) that module code could capture instead of same-named globals.
+    let project = MemoryLoader::new()
+        .file("main.lua", "loaded, preload, name, _ = 'g1', 'g2', 'g3', 'g4'\nResult = require('probe')")
+        .file(
+            "probe.lua",
+            "return table.concat({ tostring(loaded), tostring(preload), tostring(name), tostring(_) }, ',')",
+        );
+    let built = bundle(&project, &BundleOptions::new("main")).unwrap();
+    let ao = LocalAo::new();
+    let pid = ao.spawn_aos("").unwrap();
+    load_bundled(&ao, &pid, &built.code);
+    assert_eq!(ao.eval(&pid, "Result").unwrap().output, "g1,g2,g3,g4");
+}

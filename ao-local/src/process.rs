@@ -287,10 +287,12 @@ impl Process {
 
     /// The names of the installed handlers, in evaluation order.
     pub(crate) fn handler_names(&self) -> Result<Vec<String>, Error> {
-        let handlers: Table = self.lua.globals().get("Handlers").map_err(|e| lua_err(&e))?;
-        let list: Table = handlers.get("list").map_err(|e| lua_err(&e))?;
+        // Raw access: no metamethod (no Lua code) runs, so this works even
+        // right after a message exhausted its instruction budget.
+        let handlers: Table = self.lua.globals().raw_get("Handlers").map_err(|e| lua_err(&e))?;
+        let list: Table = handlers.raw_get("list").map_err(|e| lua_err(&e))?;
         list.sequence_values::<Table>()
-            .map(|h| h.and_then(|h| h.get::<String>("name")))
+            .map(|h| h.and_then(|h| h.raw_get::<String>("name")))
             .collect::<mlua::Result<Vec<_>>>()
             .map_err(|e| lua_err(&e))
     }

@@ -101,7 +101,8 @@ impl LocalAoBuilder {
     }
 
     /// Keeps a message log per process in `dir`; [`build`](Self::build) replays
-    /// whatever logs are already there.
+    /// whatever logs are already there. A directory that already holds a run
+    /// keeps that run's seed and signer, whatever this builder says.
     #[must_use]
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.log_dir = Some(dir.into());
@@ -680,11 +681,18 @@ impl Inner {
         data: &[u8],
         owner: String,
     ) -> Result<ProcessId, Error> {
-        self.spawn_counter += 1;
-        let id = ProcessId::from_bytes(derive(
-            self.seed,
-            &[b"process", owner.as_bytes(), &self.spawn_counter.to_le_bytes()],
-        ));
+        // Skip ids in use: after a host crash between a spawn's log and
+        // meta.json, the counter on disk can be behind the logs.
+        let id = loop {
+            self.spawn_counter += 1;
+            let id = ProcessId::from_bytes(derive(
+                self.seed,
+                &[b"process", owner.as_bytes(), &self.spawn_counter.to_le_bytes()],
+            ));
+            if !self.processes.contains_key(&id) {
+                break id;
+            }
+        };
         let record = SpawnRecord {
             id: id.clone(),
             owner,

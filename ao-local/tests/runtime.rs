@@ -292,3 +292,40 @@ fn cascades_stop_at_the_limit_and_resume() {
     };
     assert_eq!(hits(&a) + hits(&b), 16);
 }
+
+#[test]
+fn a_lost_meta_file_never_reuses_a_process_id() {
+    // A host crash between a spawn's log and meta.json leaves the counter behind.
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let ao = LocalAo::builder().log_dir(dir.path()).build().unwrap();
+        let pid = ao.spawn_aos(COUNTER).unwrap();
+        ao.call(inc(&pid, 3)).unwrap();
+        pid
+    };
+    std::fs::remove_file(dir.path().join("meta.json")).unwrap();
+    let ao = LocalAo::builder().log_dir(dir.path()).build().unwrap();
+    let second = ao.spawn_aos(COUNTER).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(ao.call(get(&first)).unwrap().1.messages[0].data_str(), Some("3"));
+    drop(ao);
+    let ao = LocalAo::builder().log_dir(dir.path()).build().unwrap();
+    assert_eq!(ao.replay_report().processes, 2, "both logs are intact");
+}
+
+#[test]
+fn process_info_works_right_after_a_budget_blowout() {
+    let ao = LocalAo::builder()
+        .limits(ao_local::Limits { instructions_per_message: 100_000, ..ao_local::Limits::default() })
+        .build()
+        .unwrap();
+    let pid = ao
+        .spawn_aos(
+            r#"setmetatable(_G, { __index = function(t, k) return rawget(t, k) end })
+            Handlers.add("Spin", "Spin", function() while true do end end)"#,
+        )
+        .unwrap();
+    let r = ao.call(Message::builder(pid.clone()).tag("Action", "Spin").build().unwrap()).unwrap().1;
+    assert!(r.error.unwrap().contains("instruction budget"));
+    assert!(ao.process_info(&pid).unwrap().handlers.contains(&"Spin".to_owned()));
+}
