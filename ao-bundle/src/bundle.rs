@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::error::{Error, ErrorKind, Warning};
 use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
-use crate::parse::{self, RequireSite};
+use crate::parse::{self, FunctionInfo, Parsed, RequireSite};
 
 /// Modules an aos process provides at runtime: left as runtime `require`s.
 pub const AOS_EXTERNALS: &[&str] = &[
@@ -100,6 +100,8 @@ pub struct BundledModule {
     pub bytes: usize,
     /// BLAKE3 of its source, hex.
     pub blake3: String,
+    /// Its functions, in source order.
+    pub functions: Vec<FunctionInfo>,
     /// The bundled modules it requires, by registered name.
     pub requires: Vec<String>,
     /// Whether it is an entry.
@@ -128,6 +130,7 @@ struct Module {
     source: String,
     /// Resolved requires: (path of the required module, site).
     edges: Vec<(String, RequireSite)>,
+    functions: Vec<FunctionInfo>,
     entry: bool,
 }
 
@@ -147,11 +150,11 @@ fn candidates(name: &str, search: &[String]) -> Option<Vec<String>> {
 ///
 /// Parses every module; a [`Bundler`](crate::Bundler) reuses parses between builds.
 pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bundle, Error> {
-    bundle_with(loader, options, &mut |path, source| parse::requires(path, source))
+    bundle_with(loader, options, &mut |path, source| parse::parse_module(path, source))
 }
 
 /// Parses one module: (root-relative path, source) to its require sites.
-pub(crate) type ParseFn<'a> = dyn FnMut(&str, &str) -> Result<Vec<RequireSite>, Error> + 'a;
+pub(crate) type ParseFn<'a> = dyn FnMut(&str, &str) -> Result<Parsed, Error> + 'a;
 
 /// [`bundle`] with the parsing step supplied, so a cache can stand in front of it.
 pub(crate) fn bundle_with(
@@ -205,7 +208,7 @@ pub(crate) fn bundle_with(
             edges_to_fill.push((site.at.file.clone(), path.clone(), site));
         }
         let Some(source) = source else { continue };
-        let sites = parse(&path, &source)?;
+        let Parsed { requires: sites, functions } = parse(&path, &source)?;
         let mut next = Vec::new();
         for s in sites {
             match &s.name {
@@ -227,6 +230,7 @@ pub(crate) fn bundle_with(
                 path,
                 source,
                 edges: Vec::new(),
+                functions,
                 entry,
             },
         );
@@ -251,6 +255,7 @@ pub(crate) fn bundle_with(
                 path: m.path.clone(),
                 bytes: m.source.len(),
                 blake3: blake3::hash(m.source.as_bytes()).to_hex().to_string(),
+                functions: m.functions.clone(),
                 requires,
                 entry: m.entry,
             }

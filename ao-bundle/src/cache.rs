@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::{Bundle, BundleOptions, bundle_with};
 use crate::error::{Error, ErrorKind};
 use crate::loader::SourceLoader;
-use crate::parse::{self, RequireSite};
+use crate::parse::{self, Parsed};
 
 /// What the last build did with each module.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct BuildStats {
 /// corrupt entry is ignored and the module parsed again.
 #[derive(Debug, Default)]
 pub struct Bundler {
-    memory: HashMap<String, Vec<RequireSite>>,
+    memory: HashMap<String, Parsed>,
     dir: Option<PathBuf>,
     stats: BuildStats,
 }
@@ -53,23 +53,23 @@ impl Bundler {
         let (memory, dir, stats) = (&mut self.memory, self.dir.as_deref(), &mut self.stats);
         bundle_with(loader, options, &mut |path, source| {
             let key = cache_key(path, source);
-            if let Some(sites) = memory.get(&key) {
+            if let Some(parsed) = memory.get(&key) {
                 stats.from_memory += 1;
-                return Ok(sites.clone());
+                return Ok(parsed.clone());
             }
-            if let Some(sites) = dir.and_then(|d| read_entry(d, &key)) {
+            if let Some(parsed) = dir.and_then(|d| read_entry(d, &key)) {
                 stats.from_disk += 1;
-                memory.insert(key, sites.clone());
-                return Ok(sites);
+                memory.insert(key, parsed.clone());
+                return Ok(parsed);
             }
-            let sites = parse::requires(path, source)?;
+            let parsed = parse::parse_module(path, source)?;
             stats.parsed += 1;
             if let Some(d) = dir {
                 // A cache that cannot be written only costs speed.
-                let _ = write_entry(d, &key, &sites);
+                let _ = write_entry(d, &key, &parsed);
             }
-            memory.insert(key, sites.clone());
-            Ok(sites)
+            memory.insert(key, parsed.clone());
+            Ok(parsed)
         })
     }
 
@@ -81,19 +81,20 @@ impl Bundler {
 
 fn cache_key(path: &str, source: &str) -> String {
     let mut h = blake3::Hasher::new();
-    h.update(concat!("ao-bundle ", env!("CARGO_PKG_VERSION"), " parse\0").as_bytes());
+    // The format tag changes whenever `Parsed` does, so old entries are never misread.
+    h.update(concat!("ao-bundle ", env!("CARGO_PKG_VERSION"), " parse v2\0").as_bytes());
     h.update(path.as_bytes());
     h.update(b"\0");
     h.update(source.as_bytes());
     h.finalize().to_hex().to_string()
 }
 
-fn read_entry(dir: &Path, key: &str) -> Option<Vec<RequireSite>> {
+fn read_entry(dir: &Path, key: &str) -> Option<Parsed> {
     let text = std::fs::read(dir.join(format!("{key}.json"))).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
-fn write_entry(dir: &Path, key: &str, sites: &[RequireSite]) -> Result<(), Error> {
-    let json = serde_json::to_vec(sites).unwrap_or_default();
+fn write_entry(dir: &Path, key: &str, parsed: &Parsed) -> Result<(), Error> {
+    let json = serde_json::to_vec(parsed).unwrap_or_default();
     crate::verify::write_atomic(&dir.join(format!("{key}.json")), &json)
 }

@@ -34,8 +34,12 @@
 //! - A TOML [`Config`] declares several targets (entries, externals, size
 //!   limit, expected handlers), built in one call sharing the cache.
 //!
-//! Not yet: dead-code elimination, `define`s, minification and size analytics
-//! (see the project's issue list).
+//! - [`size_report`] says where the bytes come from: per module raw and zstd
+//!   size and share, the largest functions with their location, and
+//!   recommendations; as a text table or JSON.
+//!
+//! Not yet: dead-code elimination, `define`s and minification (so the report
+//! has no after-DCE/after-minify columns yet; see the project's issue list).
 //!
 //! # Example
 //!
@@ -52,6 +56,7 @@
 //! # Ok::<(), ao_bundle::Error>(())
 //! ```
 
+mod analytics;
 mod bundle;
 mod cache;
 mod config;
@@ -61,12 +66,14 @@ mod loader;
 mod parse;
 mod verify;
 
+pub use analytics::{FunctionSize, ModuleSize, SizeReport, size_report};
 pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
 pub use cache::{BuildStats, Bundler};
 pub use config::{Config, Target, TargetBuild};
 pub use error::{Error, ErrorKind, Location, Warning};
 pub use linemap::{LineMap, Segment, SourceLine};
 pub use loader::{FsLoader, MemoryLoader, SourceLoader};
+pub use parse::FunctionInfo;
 pub use verify::{
     DEFAULT_SIZE_LIMIT, FileHash, Manifest, ManifestOptions, Mismatch, Validation, validate, verify,
     write_atomic,

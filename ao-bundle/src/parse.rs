@@ -1,7 +1,11 @@
 //! The only module that touches `full_moon`: parses a source and reports its
 //! `require` sites. Nothing of `full_moon`'s tree leaves this file.
 
-use full_moon::ast::{Call, Expression, FunctionArgs, FunctionBody, FunctionCall, Prefix, Suffix};
+use full_moon::ast::{
+    AnonymousFunction, Call, Expression, FunctionArgs, FunctionBody, FunctionCall, FunctionDeclaration,
+    LocalFunction, Prefix, Suffix,
+};
+use full_moon::node::Node;
 use full_moon::tokenizer::{TokenReference, TokenType};
 use full_moon::visitors::Visitor;
 
@@ -31,8 +35,34 @@ const MAX_DEPTH: usize = 200;
 /// recurse once per operator in the parser.
 const MAX_CHAIN: usize = 5000;
 
+/// A function in a source, for size analytics.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FunctionInfo {
+    /// Its name as declared (`M.go`, `helper`), or `(anonymous)`.
+    pub name: String,
+    /// The line it starts on.
+    pub line: usize,
+    /// Its size in bytes, `function` to `end`.
+    pub bytes: usize,
+}
+
+/// What parsing one module found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Parsed {
+    /// `require` sites in source order.
+    pub(crate) requires: Vec<RequireSite>,
+    /// Functions in source order.
+    pub(crate) functions: Vec<FunctionInfo>,
+}
+
 /// Parses `source` as Lua 5.3 and returns its `require` sites in source order.
+#[cfg(test)]
 pub(crate) fn requires(file: &str, source: &str) -> Result<Vec<RequireSite>, Error> {
+    parse_module(file, source).map(|p| p.requires)
+}
+
+/// Parses `source` as Lua 5.3: its `require` sites and its functions.
+pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
     precheck(file, source)?;
     let (file_owned, source_owned) = (file.to_owned(), source.to_owned());
     let worker = std::thread::Builder::new()
@@ -187,7 +217,7 @@ fn skip_long(b: &[u8], mut i: usize, level: usize, line: &mut usize, line_start:
     i
 }
 
-fn scan(file: &str, source: &str) -> Result<Vec<RequireSite>, Error> {
+fn scan(file: &str, source: &str) -> Result<Parsed, Error> {
     // full_moon 3.0's lexer reaches an `unreachable!` on a backtick (a string
     // quote in another dialect). `$` is as invalid outside strings and as
     // harmless inside them, and the same length, so positions still hold.
@@ -206,20 +236,31 @@ fn scan(file: &str, source: &str) -> Result<Vec<RequireSite>, Error> {
                 message,
             })
         })?;
-    let mut finder = Finder { file, depth: 0, sites: Vec::new() };
+    let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new() };
     finder.visit_ast(&ast);
-    Ok(finder.sites)
+    Ok(Parsed { requires: finder.sites, functions: finder.functions })
 }
 
 struct Finder<'a> {
     file: &'a str,
     depth: usize,
     sites: Vec<RequireSite>,
+    functions: Vec<FunctionInfo>,
 }
 
 impl Finder<'_> {
+    fn function(&mut self, name: String, node: &impl Node) {
+        if let Some((start, end)) = node.range() {
+            self.functions.push(FunctionInfo {
+                name,
+                line: start.line(),
+                bytes: end.bytes().saturating_sub(start.bytes()),
+            });
+        }
+    }
+
     fn location(&self, token: &TokenReference) -> Location {
-        let pos = token.start_position();
+        let pos = token.token().start_position();
         Location { file: self.file.to_owned(), line: pos.line(), column: pos.character() }
     }
 }
@@ -237,6 +278,18 @@ fn literal(token: &TokenReference) -> Option<String> {
 }
 
 impl Visitor for Finder<'_> {
+    fn visit_function_declaration(&mut self, f: &FunctionDeclaration) {
+        self.function(f.name().to_string().trim().to_owned(), f);
+    }
+
+    fn visit_local_function(&mut self, f: &LocalFunction) {
+        self.function(f.name().token().to_string(), f);
+    }
+
+    fn visit_anonymous_function(&mut self, f: &AnonymousFunction) {
+        self.function("(anonymous)".to_owned(), f);
+    }
+
     fn visit_function_body(&mut self, _: &FunctionBody) {
         self.depth += 1;
     }
@@ -335,6 +388,15 @@ mod tests {
         .unwrap();
         assert!(requires("t.lua", &String::from_utf8_lossy(&third)).is_err());
         assert_eq!(requires("t.lua", "require('a') local s = '`x`'").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn functions_are_found_with_names_lines_and_sizes() {
+        let src = "local M = {}\nfunction M.go(x)\n  return x\nend\nlocal function helper() end\nM.f = function() end\nreturn M";
+        let p = parse_module("f.lua", src).unwrap();
+        let found: Vec<(&str, usize, usize)> =
+            p.functions.iter().map(|f| (f.name.as_str(), f.line, f.bytes)).collect();
+        assert_eq!(found, [("M.go", 2, 31), ("helper", 5, 27), ("(anonymous)", 6, 14)]);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn validate(bundle: &Bundle, limit: usize, expected_handlers: &[&str]) -> Re
     if bundle.code.len() > limit {
         return Err(fail(format!("bundle is {} bytes, over the limit of {limit}", bundle.code.len())));
     }
-    parse::requires("<bundle>", &bundle.code)
+    parse::parse_module("<bundle>", &bundle.code)
         .map_err(|e| fail(format!("the bundle does not re-parse: {e}")))?;
     let ao = LocalAo::new();
     let pid = ao.spawn_aos("").map_err(|e| fail(format!("ao-local could not start a process: {e}")))?;

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ao_bundle::{BundleOptions, Bundler, Config, FsLoader, Manifest, bundle, validate, verify, write_atomic};
+use ao_bundle::{
+    BundleOptions, Bundler, Config, FsLoader, Manifest, bundle, size_report, validate, verify, write_atomic,
+};
 
 /// What `ao-ops bundle` is asked to do.
 #[derive(Debug, Clone)]
@@ -56,8 +58,10 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     write_atomic(&map_path, built.line_map.to_json().as_bytes())?;
     write_atomic(&manifest_path, manifest.to_json().as_bytes())?;
 
+    let size = size_report(&built);
     if args.json {
         let report = serde_json::json!({
+            "size": serde_json::from_str::<serde_json::Value>(&size.to_json())?,
             "bundle": args.out, "bytes": validation.bytes, "limit": validation.limit,
             "modules": built.modules.iter().map(|m| serde_json::json!({
                 "name": m.name, "path": m.path, "bytes": m.bytes, "aliases": m.aliases,
@@ -79,11 +83,7 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
         validation.bytes,
         validation.limit
     )?;
-    writeln!(out, "  {:<24} {:<32} {:>8}", "module", "file", "bytes")?;
-    for m in &built.modules {
-        let mark = if m.entry { " (entry)" } else { "" };
-        writeln!(out, "  {:<24} {:<32} {:>8}{mark}", m.name, m.path, m.bytes)?;
-    }
+    write!(out, "{size}")?;
     writeln!(
         out,
         "  runtime modules: {}",
