@@ -342,6 +342,7 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
         by_name.iter().flat_map(|m| m.aliases.iter().map(String::as_str)).collect();
     let mut out = String::new();
     let mut segments = Vec::new();
+    let (mut lines_before, mut counted) = (0, 0);
     let _ = writeln!(
         out,
         "-- bundled by ao-bundle {}: {} modules; entries: {}",
@@ -367,7 +368,11 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
         } else {
             &m.source
         };
-        let first_line = out.matches('\n').count() + 1;
+        // Count only what was written since the last module: counting the
+        // whole output each time would make emitting quadratic.
+        lines_before += out[counted..].matches('\n').count();
+        counted = out.len();
+        let first_line = lines_before + 1;
         if m.source.starts_with("#!") {
             out.push('\n');
         }
