@@ -53,6 +53,8 @@ pub struct SizeReport {
     pub modules: Vec<ModuleSize>,
     /// The ten largest functions, largest first.
     pub largest_functions: Vec<FunctionSize>,
+    /// What constant folding removed: (file, what, line, bytes).
+    pub removed: Vec<(String, String, usize, usize)>,
     /// What could be done about the size.
     pub recommendations: Vec<String>,
 }
@@ -118,7 +120,13 @@ pub fn size_report(bundle: &Bundle) -> SizeReport {
             percent(f.bytes, total)
         ));
     }
+    let removed = bundle
+        .modules
+        .iter()
+        .flat_map(|m| m.removed.iter().map(|r| (m.path.clone(), r.what.clone(), r.line, r.bytes)))
+        .collect();
     SizeReport {
+        removed,
         bytes: total,
         compressed: compressed_len(bundle.code.as_bytes()),
         glue: total.saturating_sub(module_bytes),
@@ -153,6 +161,9 @@ impl fmt::Display for SizeReport {
             for func in self.largest_functions.iter().take(5) {
                 writeln!(f, "    {:>7} bytes  {} ({})", func.bytes, func.name, func.at)?;
             }
+        }
+        for (file, what, line, bytes) in &self.removed {
+            writeln!(f, "  removed: {what} at {file}:{line} ({bytes} bytes)")?;
         }
         for r in &self.recommendations {
             writeln!(f, "  recommendation: {r}")?;

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::error::{Error, ErrorKind, Warning};
+use crate::fold::{self, Define, Removal};
 use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
 use crate::parse::{self, FunctionInfo, Parsed, RequireSite};
@@ -52,6 +53,8 @@ pub struct BundleOptions {
     pub externals: BTreeSet<String>,
     /// Refuse computed `require(expr)` instead of warning.
     pub strict: bool,
+    /// Global names replaced by constants, with constant `if`s folded away.
+    pub defines: BTreeMap<String, Define>,
 }
 
 impl BundleOptions {
@@ -62,6 +65,7 @@ impl BundleOptions {
             search: vec!["?.lua".into(), "?/init.lua".into()],
             externals: AOS_EXTERNALS.iter().map(|s| (*s).to_owned()).collect(),
             strict: false,
+            defines: BTreeMap::new(),
         }
     }
 
@@ -76,6 +80,14 @@ impl BundleOptions {
     #[must_use]
     pub fn external(mut self, name: impl Into<String>) -> Self {
         self.externals.insert(name.into());
+        self
+    }
+
+    /// Defines a constant: the global `name` becomes `value` where it is not
+    /// shadowed or assigned, and `if`s it makes constant are folded away.
+    #[must_use]
+    pub fn define(mut self, name: impl Into<String>, value: Define) -> Self {
+        self.defines.insert(name.into(), value);
         self
     }
 
@@ -102,6 +114,8 @@ pub struct BundledModule {
     pub blake3: String,
     /// Its functions, in source order.
     pub functions: Vec<FunctionInfo>,
+    /// What constant folding removed from it.
+    pub removed: Vec<Removal>,
     /// The bundled modules it requires, by registered name.
     pub requires: Vec<String>,
     /// Whether it is an entry.
@@ -131,6 +145,7 @@ struct Module {
     /// Resolved requires: (path of the required module, site).
     edges: Vec<(String, RequireSite)>,
     functions: Vec<FunctionInfo>,
+    removed: Vec<Removal>,
     entry: bool,
 }
 
@@ -208,6 +223,8 @@ pub(crate) fn bundle_with(
             edges_to_fill.push((site.at.file.clone(), path.clone(), site));
         }
         let Some(source) = source else { continue };
+        // Fold first: requires in dead branches must not pull modules in.
+        let (source, removed) = fold::fold(&path, &source, &options.defines)?;
         let Parsed { requires: sites, functions } = parse(&path, &source)?;
         let mut next = Vec::new();
         for s in sites {
@@ -231,6 +248,7 @@ pub(crate) fn bundle_with(
                 source,
                 edges: Vec::new(),
                 functions,
+                removed,
                 entry,
             },
         );
@@ -256,6 +274,7 @@ pub(crate) fn bundle_with(
                 bytes: m.source.len(),
                 blake3: blake3::hash(m.source.as_bytes()).to_hex().to_string(),
                 functions: m.functions.clone(),
+                removed: m.removed.clone(),
                 requires,
                 entry: m.entry,
             }

@@ -12,6 +12,7 @@
 //! size_limit = 512000          # bytes; default 500 KB
 //! externals = []               # besides aos's own runtime modules
 //! strict = false               # refuse computed requires
+//! defines = { DEBUG = false }  # constants; `if`s they decide are folded away
 //! ```
 //!
 //! Unknown keys are errors, so a typo never silently changes a build.
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use crate::bundle::{Bundle, BundleOptions};
 use crate::cache::Bundler;
 use crate::error::{Error, ErrorKind};
+use crate::fold::Define;
 use crate::loader::FsLoader;
 use crate::verify::{DEFAULT_SIZE_LIMIT, Manifest, Validation, validate, write_atomic};
 
@@ -60,6 +62,9 @@ pub struct Target {
     /// Handlers the bundle must register.
     #[serde(default)]
     pub handlers: Vec<String>,
+    /// Constants: `{ DEBUG = false, TARGET = "shard" }`.
+    #[serde(default)]
+    pub defines: BTreeMap<String, Define>,
 }
 
 fn default_limit() -> usize {
@@ -138,6 +143,7 @@ impl Bundler {
         let mut built = Vec::new();
         for (name, t) in config.targets.iter().filter(|(n, _)| only.is_empty() || only.contains(n)) {
             let mut options = BundleOptions::new(&t.entries[0]).strict(t.strict);
+            options.defines.clone_from(&t.defines);
             for e in &t.entries[1..] {
                 options = options.entry(e);
             }

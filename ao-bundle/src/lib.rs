@@ -38,8 +38,13 @@
 //!   size and share, the largest functions with their location, and
 //!   recommendations; as a text table or JSON.
 //!
-//! Not yet: dead-code elimination, `define`s and minification (so the report
-//! has no after-DCE/after-minify columns yet; see the project's issue list).
+//! - `define` constants ([`BundleOptions::define`]) replace unshadowed
+//!   globals, and `if`s they make constant are folded away before requires are
+//!   collected, so debug-only code and the modules only it requires disappear;
+//!   edits keep every line in place, so the line map stays exact.
+//!
+//! Not yet: the rest of dead-code elimination (unused locals and functions,
+//! code after `break`) and minification (see the project's issue list).
 //!
 //! # Example
 //!
@@ -61,6 +66,7 @@ mod bundle;
 mod cache;
 mod config;
 mod error;
+mod fold;
 mod linemap;
 mod loader;
 mod parse;
@@ -71,6 +77,7 @@ pub use bundle::{AOS_EXTERNALS, Bundle, BundleOptions, BundledModule, bundle};
 pub use cache::{BuildStats, Bundler};
 pub use config::{Config, Target, TargetBuild};
 pub use error::{Error, ErrorKind, Location, Warning};
+pub use fold::{Define, Removal};
 pub use linemap::{LineMap, Segment, SourceLine};
 pub use loader::{FsLoader, MemoryLoader, SourceLoader};
 pub use parse::FunctionInfo;

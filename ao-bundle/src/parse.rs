@@ -1,6 +1,7 @@
 //! The only module that touches `full_moon`: parses a source and reports its
 //! `require` sites. Nothing of `full_moon`'s tree leaves this file.
 
+use full_moon::ast::Ast;
 use full_moon::ast::{
     AnonymousFunction, Call, Expression, FunctionArgs, FunctionBody, FunctionCall, FunctionDeclaration,
     LocalFunction, Prefix, Suffix,
@@ -63,12 +64,27 @@ pub(crate) fn requires(file: &str, source: &str) -> Result<Vec<RequireSite>, Err
 
 /// Parses `source` as Lua 5.3: its `require` sites and its functions.
 pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
+    with_ast(file, source, |file, ast| {
+        let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new() };
+        finder.visit_ast(ast);
+        Parsed { requires: finder.sites, functions: finder.functions }
+    })
+}
+
+/// Parses `source` and runs `f` on the tree, on a thread with a large stack,
+/// after the lexical pre-check; a parser panic becomes a syntax error. The
+/// only way into a `full_moon` tree for the rest of the crate.
+pub(crate) fn with_ast<T, F>(file: &str, source: &str, f: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&str, &Ast) -> T + Send + 'static,
+{
     precheck(file, source)?;
     let (file_owned, source_owned) = (file.to_owned(), source.to_owned());
     let worker = std::thread::Builder::new()
         .name("ao-bundle-parse".into())
         .stack_size(PARSER_STACK)
-        .spawn(move || scan(&file_owned, &source_owned))
+        .spawn(move || parse_ast(&file_owned, &source_owned).map(|ast| f(&file_owned, &ast)))
         .map_err(|e| Error::new(ErrorKind::Io { path: file.into(), source: e }))?;
     worker.join().unwrap_or_else(|_| {
         Err(Error::new(ErrorKind::Syntax {
@@ -217,7 +233,7 @@ fn skip_long(b: &[u8], mut i: usize, level: usize, line: &mut usize, line_start:
     i
 }
 
-fn scan(file: &str, source: &str) -> Result<Parsed, Error> {
+fn parse_ast(file: &str, source: &str) -> Result<Ast, Error> {
     // full_moon 3.0's lexer reaches an `unreachable!` on a backtick (a string
     // quote in another dialect). `$` is as invalid outside strings and as
     // harmless inside them, and the same length, so positions still hold.
@@ -236,9 +252,7 @@ fn scan(file: &str, source: &str) -> Result<Parsed, Error> {
                 message,
             })
         })?;
-    let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new() };
-    finder.visit_ast(&ast);
-    Ok(Parsed { requires: finder.sites, functions: finder.functions })
+    Ok(ast)
 }
 
 struct Finder<'a> {

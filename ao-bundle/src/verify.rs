@@ -75,6 +75,9 @@ pub struct ManifestOptions {
     pub externals: Vec<String>,
     /// Strict mode.
     pub strict: bool,
+    /// Constants applied.
+    #[serde(default)]
+    pub defines: std::collections::BTreeMap<String, crate::fold::Define>,
 }
 
 /// What a bundle was built from: written beside it, checked by [`verify`].
@@ -113,6 +116,7 @@ impl Manifest {
                 search: options.search.clone(),
                 externals: options.externals.iter().cloned().collect(),
                 strict: options.strict,
+                defines: options.defines.clone(),
             },
         }
     }

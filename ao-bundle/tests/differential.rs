@@ -202,3 +202,51 @@ fn module_code_sees_the_same_globals_bundled() {
     load_bundled(&ao, &pid, &built.code);
     assert_eq!(ao.eval(&pid, "Result").unwrap().output, "g1,g2,g3,g4");
 }
+
+const MAIN_WITH_DEBUG: &str = "local log = require('log')\nif DEBUG then\n  require('debug.tools').install()\nend\n\
+    Handlers.add('Mode', 'Mode', function(m)\n  if TARGET == 'shard' then m.reply({ Data = log.tag('shard') })\n  \
+    else m.reply({ Data = log.tag('full') }) end\nend)\n";
+const LOG: &str = "return { tag = function(x) if DEBUG then return 'debug:' .. x end return x .. '' end }\n";
+const TOOLS: &str = "return { install = function() Installed = true end }\n";
+
+#[test]
+fn defines_drop_debug_code_and_runs_still_agree() {
+    let project = MemoryLoader::new()
+        .file("main.lua", MAIN_WITH_DEBUG)
+        .file("log.lua", LOG)
+        .file("debug/tools.lua", TOOLS);
+    let options = BundleOptions::new("main")
+        .define("DEBUG", ao_bundle::Define::Bool(false))
+        .define("TARGET", ao_bundle::Define::Str("shard".into()));
+    let built = bundle(&project, &options).unwrap();
+    let names: Vec<&str> = built.modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["log", "main"], "the debug-only module is not bundled");
+    assert!(!built.code.contains("install"), "{}", built.code);
+    let removed: usize = built.modules.iter().map(|m| m.removed.len()).sum();
+    assert!(removed >= 3, "{:?}", built.modules);
+
+    // The same program unbundled, with the constants as real globals.
+    let plain = LocalAo::new();
+    let p = plain.spawn_aos("DEBUG = false\nTARGET = 'shard'").unwrap();
+    for (name, path, source) in [
+        ("log", "log.lua", LOG),
+        ("debug.tools", "debug/tools.lua", TOOLS),
+        ("main", "main.lua", MAIN_WITH_DEBUG),
+    ] {
+        let chunk = format!("package.preload[{name:?}] = assert(load({}, {path:?}))", long_string(source));
+        assert!(plain.eval(&p, &chunk).unwrap().is_ok());
+    }
+    assert!(plain.eval(&p, "require('main')").unwrap().is_ok());
+    let bundled = LocalAo::new();
+    let b = bundled.spawn_aos("").unwrap();
+    load_bundled(&bundled, &b, &built.code);
+
+    let who = Address::from_bytes([1; 32]);
+    let mode = [("Action", "Mode")];
+    assert_eq!(ask(&plain, &p, &who, &mode), ask(&bundled, &b, &who, &mode));
+    assert_eq!(ask(&bundled, &b, &who, &mode).0[0].1, "shard");
+    // A runtime error still maps to the right source line after folding.
+    let r = bundled.eval(&b, "return require('log').tag(nil)").unwrap();
+    let mapped = built.line_map.rewrite(&r.error.unwrap(), &["aos"]);
+    assert!(mapped.starts_with("log.lua:1:") && mapped.contains("concatenate"), "{mapped}");
+}

@@ -9,7 +9,11 @@ fn check(source: &str) {
         .file("main.lua", source)
         .file("lib.lua", "return { answer = 42 }")
         .file("lib/init.lua", "return require('lib')");
-    if let Ok(built) = bundle(&project, &BundleOptions::new("main")) {
+    // With defines, so constant folding is exercised on every input too.
+    let options = BundleOptions::new("main")
+        .define("DEBUG", ao_bundle::Define::Bool(false))
+        .define("TARGET", ao_bundle::Define::Str("shard".into()));
+    if let Ok(built) = bundle(&project, &options) {
         assert!(built.code.ends_with("require(\"main\")\n"));
     }
 }

@@ -21,12 +21,33 @@ pub struct BundleArgs {
     pub externals: Vec<String>,
     /// Refuse computed requires.
     pub strict: bool,
+    /// Constants to apply.
+    pub defines: Vec<(String, ao_bundle::Define)>,
     /// Size limit in bytes.
     pub limit: usize,
     /// Handlers the bundle must register.
     pub handlers: Vec<String>,
     /// Print the report as JSON.
     pub json: bool,
+}
+
+/// Parses `NAME=VALUE`: `true`/`false`, an integer, or text (quotes optional).
+pub fn parse_define(arg: &str) -> Result<(String, ao_bundle::Define), String> {
+    let (name, value) = arg.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, got {arg:?}"))?;
+    let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_name {
+        return Err(format!("{name:?} is not a Lua name"));
+    }
+    let value = match value {
+        "true" => ao_bundle::Define::Bool(true),
+        "false" => ao_bundle::Define::Bool(false),
+        v => v.parse::<i64>().map_or_else(
+            |_| ao_bundle::Define::Str(v.trim_matches(|c| c == '"' || c == '\'').to_owned()),
+            ao_bundle::Define::Int,
+        ),
+    };
+    Ok((name.to_owned(), value))
 }
 
 fn sibling(out: &Path, suffix: &str) -> PathBuf {
@@ -45,6 +66,9 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
         options = options.external(x);
     }
     options = options.strict(args.strict);
+    for (name, value) in &args.defines {
+        options = options.define(name, value.clone());
+    }
     let loader =
         FsLoader::new(&args.root).with_context(|| format!("opening project root {}", args.root.display()))?;
     let built = bundle(&loader, &options)?;

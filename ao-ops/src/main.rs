@@ -47,6 +47,10 @@ enum Command {
         /// Refuse computed `require(expr)`.
         #[arg(long)]
         strict: bool,
+        /// A constant, `NAME=VALUE` (`true`, `false`, an integer, or text); `if`s it
+        /// decides are folded away (repeatable).
+        #[arg(long = "define", value_parser = ao_ops::bundling::parse_define)]
+        defines: Vec<(String, ao_bundle::Define)>,
         /// Size limit in bytes.
         #[arg(long, default_value_t = ao_bundle::DEFAULT_SIZE_LIMIT)]
         limit: usize,
@@ -80,10 +84,19 @@ fn main() -> anyhow::Result<()> {
             out_dir.as_deref(),
             &mut std::io::stdout().lock(),
         ),
-        Command::Bundle { root, entries, out, externals, strict, limit, handlers, json, .. } => {
+        Command::Bundle { root, entries, out, externals, strict, defines, limit, handlers, json, .. } => {
             let out = out.unwrap_or_default();
-            let args =
-                ao_ops::bundling::BundleArgs { root, entries, out, externals, strict, limit, handlers, json };
+            let args = ao_ops::bundling::BundleArgs {
+                root,
+                entries,
+                out,
+                externals,
+                strict,
+                defines,
+                limit,
+                handlers,
+                json,
+            };
             ao_ops::bundling::run_bundle(&args, &mut std::io::stdout().lock())
         }
         Command::Verify { bundle, manifest, root } => ao_ops::bundling::run_verify(

@@ -90,3 +90,32 @@ fn builds_every_target_of_a_config() {
         ao_ops(&["bundle", "--config", &config.to_string_lossy(), "--out-dir", &out_dir, "--target", "x"]);
     assert!(!ok && stderr.contains("no target named"), "{stderr}");
 }
+
+#[test]
+fn defines_fold_debug_code_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.lua"), "if DEBUG then require('devtools') end\nMode = TARGET\n")
+        .unwrap();
+    let out = dir.path().join("b.lua").to_string_lossy().into_owned();
+    let root = dir.path().to_string_lossy().into_owned();
+    let (ok, stdout, stderr) = ao_ops(&[
+        "bundle",
+        "--root",
+        &root,
+        "--entry",
+        "main",
+        "--out",
+        &out,
+        "--define",
+        "DEBUG=false",
+        "--define",
+        "TARGET=shard",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("removed: if statement at main.lua:1"), "{stdout}");
+    let code = std::fs::read_to_string(&out).unwrap();
+    assert!(code.contains("Mode = \"shard\"") && !code.contains("devtools"), "{code}");
+    let (ok, _, stderr) =
+        ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--define", "1X=2"]);
+    assert!(!ok && stderr.contains("is not a Lua name"), "{stderr}");
+}
