@@ -86,6 +86,17 @@ local function append_tags(list, tags)
   end
 end
 
+-- Keys of `msg` other than Target/Data/Anchor/Tags become tags, sorted so the
+-- outbox is deterministic; then `msg.Tags` (a list or a map) is appended.
+local function add_message_tags(tags, msg)
+  for _, k in ipairs(sorted_keys(msg)) do
+    if not MESSAGE_FIELDS[k] and type(k) == 'string' then
+      tags[#tags + 1] = { name = k, value = tostring(msg[k]) }
+    end
+  end
+  append_tags(tags, msg.Tags)
+end
+
 local function encode_data(data)
   if data == nil then return '' end
   if type(data) == 'table' then return json.encode(data) end
@@ -102,13 +113,7 @@ function ao.send(msg)
     { name = 'Type', value = 'Message' },
     { name = 'Reference', value = ref },
   }
-  -- Extra keys become tags; sorted so the outbox is deterministic.
-  for _, k in ipairs(sorted_keys(msg)) do
-    if not MESSAGE_FIELDS[k] and type(k) == 'string' then
-      tags[#tags + 1] = { name = k, value = tostring(msg[k]) }
-    end
-  end
-  append_tags(tags, msg.Tags)
+  add_message_tags(tags, msg)
   local out = {
     Target = msg.Target,
     Data = encode_data(msg.Data),
@@ -134,12 +139,7 @@ function ao.spawn(module, msg)
     { name = 'Module', value = module },
     { name = 'Reference', value = tostring(ao.reference) },
   }
-  for _, k in ipairs(sorted_keys(msg)) do
-    if not MESSAGE_FIELDS[k] and type(k) == 'string' then
-      tags[#tags + 1] = { name = k, value = tostring(msg[k]) }
-    end
-  end
-  append_tags(tags, msg.Tags)
+  add_message_tags(tags, msg)
   local out = { Module = module, Data = encode_data(msg.Data), Tags = tags }
   table.insert(ao.outbox.Spawns, out)
   return out
