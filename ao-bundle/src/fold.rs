@@ -45,6 +45,8 @@ impl Define {
     fn lua(&self) -> String {
         match self {
             Define::Bool(b) => b.to_string(),
+            // Parenthesised when negative: `-LEVEL` must not become `--5`, a comment.
+            Define::Int(i) if *i < 0 => format!("({i})"),
             Define::Int(i) => i.to_string(),
             Define::Str(s) => format!("{s:?}"),
         }
@@ -347,6 +349,7 @@ mod tests {
             ("DEBUG".to_owned(), Define::Bool(false)),
             ("TARGET".to_owned(), Define::Str("shard".into())),
             ("LEVEL".to_owned(), Define::Int(2)),
+            ("DEPTH".to_owned(), Define::Int(-3)),
         ])
     }
 
@@ -369,6 +372,7 @@ mod tests {
             ("if x and DEBUG then a() end", "if x and false then a() end"),
             ("if DEBUG or x then a() end", "if false or x then a() end"),
             ("local t = TARGET", "local t = \"shard\""),
+            ("local n = -DEPTH + 1", "local n = -(-3) + 1"),
             ("if DEBUG then if LEVEL then a() end end\nb()", "\nb()"),
             ("if true then if not DEBUG then a() end end", "do do a() end end"),
         ];
