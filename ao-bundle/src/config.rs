@@ -155,16 +155,19 @@ impl Bundler {
             let validation = validate(&bundle, t.size_limit, &handlers)
                 .map_err(|e| Error::new(ErrorKind::Validation(format!("target {name}: {e}"))))?;
             let out = config.out_dir.join(&t.out);
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|source| Error::new(ErrorKind::Io { path: dir.to_path_buf(), source }))?;
+            }
+            let beside = |suffix: &str| {
+                let mut name = out.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+                name.push(suffix);
+                out.with_file_name(name)
+            };
             let manifest = Manifest::new(&bundle, &options, &t.out);
             write_atomic(&out, bundle.code.as_bytes())?;
-            write_atomic(
-                &out.with_file_name(format!("{}.map.json", t.out)),
-                bundle.line_map.to_json().as_bytes(),
-            )?;
-            write_atomic(
-                &out.with_file_name(format!("{}.manifest.json", t.out)),
-                manifest.to_json().as_bytes(),
-            )?;
+            write_atomic(&beside(".map.json"), bundle.line_map.to_json().as_bytes())?;
+            write_atomic(&beside(".manifest.json"), manifest.to_json().as_bytes())?;
             built.push(TargetBuild { name: name.clone(), bundle, validation, out });
         }
         Ok(built)

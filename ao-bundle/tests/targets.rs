@@ -36,3 +36,17 @@ fn the_arena_config_builds_both_targets_sharing_parses() {
     let err = bundler.build_targets(&config, &["nope".to_owned()]).unwrap_err();
     assert!(err.to_string().contains("no target named \"nope\""), "{err}");
 }
+
+#[test]
+fn outputs_in_subdirectories_get_their_map_and_manifest_beside_them() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("main.lua"), "Ready = true").unwrap();
+    let text = "root = \".\"\nout_dir = \"dist\"\n[targets.nested]\nentries = [\"main\"]\nout = \"shard/a/bundle.lua\"\n";
+    std::fs::write(project.path().join("b.toml"), text).unwrap();
+    let config = Config::load(&project.path().join("b.toml")).unwrap();
+    Bundler::new().build_targets(&config, &[]).unwrap();
+    let dir = project.path().join("dist/shard/a");
+    for name in ["bundle.lua", "bundle.lua.map.json", "bundle.lua.manifest.json"] {
+        assert!(dir.join(name).is_file(), "{name}");
+    }
+}
