@@ -20,7 +20,11 @@ pub struct ModuleSize {
     pub name: String,
     /// Source file.
     pub path: String,
-    /// Bytes of source in the bundle.
+    /// Bytes of the source file as written.
+    pub source: usize,
+    /// Bytes after `define`s and constant folding.
+    pub folded: usize,
+    /// Bytes as shipped in the bundle (after minification, if on).
     pub raw: usize,
     /// Bytes after zstd compression of the module alone.
     pub compressed: usize,
@@ -78,12 +82,14 @@ pub fn size_report(bundle: &Bundle) -> SizeReport {
     let mut module_bytes = 0;
     for seg in &bundle.line_map.segments {
         let text: String = lines.iter().skip(seg.bundle_line - 1).take(seg.lines).copied().collect();
-        let name =
-            bundle.modules.iter().find(|m| m.path == seg.file).map_or_else(String::new, |m| m.name.clone());
+        let module = bundle.modules.iter().find(|m| m.path == seg.file);
+        let name = module.map_or_else(String::new, |m| m.name.clone());
         module_bytes += text.len();
         modules.push(ModuleSize {
             name,
             path: seg.file.clone(),
+            source: module.map_or(text.len(), |m| m.bytes),
+            folded: module.map_or(text.len(), |m| m.folded_bytes),
             raw: text.len(),
             compressed: compressed_len(text.as_bytes()),
             percent: percent(text.len(), total),
@@ -146,16 +152,24 @@ impl SizeReport {
 
 impl fmt::Display for SizeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  {:<24} {:<30} {:>8} {:>10} {:>7}", "module", "file", "bytes", "zstd", "share")?;
+        writeln!(
+            f,
+            "  {:<22} {:<28} {:>8} {:>8} {:>8} {:>8} {:>7}",
+            "module", "file", "source", "folded", "shipped", "zstd", "share"
+        )?;
         for m in &self.modules {
             writeln!(
                 f,
-                "  {:<24} {:<30} {:>8} {:>10} {:>6.1}%",
-                m.name, m.path, m.raw, m.compressed, m.percent
+                "  {:<22} {:<28} {:>8} {:>8} {:>8} {:>8} {:>6.1}%",
+                m.name, m.path, m.source, m.folded, m.raw, m.compressed, m.percent
             )?;
         }
-        writeln!(f, "  {:<24} {:<30} {:>8}", "(bundler glue)", "", self.glue)?;
-        writeln!(f, "  {:<24} {:<30} {:>8} {:>10}", "total", "", self.bytes, self.compressed)?;
+        writeln!(f, "  {:<22} {:<28} {:>8} {:>8} {:>8}", "(bundler glue)", "", "", "", self.glue)?;
+        writeln!(
+            f,
+            "  {:<22} {:<28} {:>8} {:>8} {:>8} {:>8}",
+            "total", "", "", "", self.bytes, self.compressed
+        )?;
         if !self.largest_functions.is_empty() {
             writeln!(f, "  largest functions:")?;
             for func in self.largest_functions.iter().take(5) {
@@ -204,6 +218,7 @@ mod tests {
         assert!(r.recommendations.iter().any(|x| x.starts_with("function M.table (big.lua:2) is")));
         let text = r.to_string();
         assert!(text.contains("big.lua") && text.contains("recommendation: module big"), "{text}");
+        assert!(text.contains("source   folded  shipped"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["modules"][0]["name"], "big");
     }

@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorKind, Warning};
 use crate::fold::{self, Define, Removal};
 use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
+use crate::minify;
 use crate::parse::{self, FunctionInfo, Parsed, RequireSite};
 
 /// Modules an aos process provides at runtime: left as runtime `require`s.
@@ -55,6 +56,8 @@ pub struct BundleOptions {
     pub strict: bool,
     /// Global names replaced by constants, with constant `if`s folded away.
     pub defines: BTreeMap<String, Define>,
+    /// Strip comments and whitespace (lines are kept, so the line map stays exact).
+    pub minify: bool,
 }
 
 impl BundleOptions {
@@ -66,6 +69,7 @@ impl BundleOptions {
             externals: AOS_EXTERNALS.iter().map(|s| (*s).to_owned()).collect(),
             strict: false,
             defines: BTreeMap::new(),
+            minify: false,
         }
     }
 
@@ -91,6 +95,13 @@ impl BundleOptions {
         self
     }
 
+    /// Sets minification (comments and whitespace; lines are kept).
+    #[must_use]
+    pub fn minify(mut self, minify: bool) -> Self {
+        self.minify = minify;
+        self
+    }
+
     /// Sets strict mode (computed requires are errors).
     #[must_use]
     pub fn strict(mut self, strict: bool) -> Self {
@@ -110,6 +121,10 @@ pub struct BundledModule {
     pub path: String,
     /// Its source size in bytes.
     pub bytes: usize,
+    /// Its size after `define`s and folding.
+    pub folded_bytes: usize,
+    /// Its size as shipped in the bundle (after minification, if on).
+    pub shipped_bytes: usize,
     /// BLAKE3 of its source, hex.
     pub blake3: String,
     /// Its functions, in source order.
@@ -146,6 +161,9 @@ struct Module {
     edges: Vec<(String, RequireSite)>,
     functions: Vec<FunctionInfo>,
     removed: Vec<Removal>,
+    raw_bytes: usize,
+    folded_bytes: usize,
+    source_hash: String,
     entry: bool,
 }
 
@@ -224,7 +242,12 @@ pub(crate) fn bundle_with(
         }
         let Some(source) = source else { continue };
         // Fold first: requires in dead branches must not pull modules in.
+        // Size and hash of the file as written: what a manifest verifies.
+        let raw_bytes = source.len();
+        let source_hash = blake3::hash(source.as_bytes()).to_hex().to_string();
         let (source, removed) = fold::fold(&path, &source, &options.defines)?;
+        let folded_bytes = source.len();
+        let source = if options.minify { minify::minify(&path, &source)? } else { source };
         let Parsed { requires: sites, functions } = parse(&path, &source)?;
         let mut next = Vec::new();
         for s in sites {
@@ -249,6 +272,9 @@ pub(crate) fn bundle_with(
                 edges: Vec::new(),
                 functions,
                 removed,
+                raw_bytes,
+                folded_bytes,
+                source_hash,
                 entry,
             },
         );
@@ -271,8 +297,10 @@ pub(crate) fn bundle_with(
                 name: m.name.clone(),
                 aliases: m.aliases.iter().filter(|a| **a != m.name).cloned().collect(),
                 path: m.path.clone(),
-                bytes: m.source.len(),
-                blake3: blake3::hash(m.source.as_bytes()).to_hex().to_string(),
+                bytes: m.raw_bytes,
+                folded_bytes: m.folded_bytes,
+                shipped_bytes: m.source.len(),
+                blake3: m.source_hash.clone(),
                 functions: m.functions.clone(),
                 removed: m.removed.clone(),
                 requires,

@@ -13,6 +13,7 @@
 //! externals = []               # besides aos's own runtime modules
 //! strict = false               # refuse computed requires
 //! defines = { DEBUG = false }  # constants; `if`s they decide are folded away
+//! minify = true                # strip comments and whitespace, keeping lines
 //! ```
 //!
 //! Unknown keys are errors, so a typo never silently changes a build.
@@ -65,6 +66,9 @@ pub struct Target {
     /// Constants: `{ DEBUG = false, TARGET = "shard" }`.
     #[serde(default)]
     pub defines: BTreeMap<String, Define>,
+    /// Strip comments and whitespace (lines are kept).
+    #[serde(default)]
+    pub minify: bool,
 }
 
 fn default_limit() -> usize {
@@ -144,6 +148,7 @@ impl Bundler {
         for (name, t) in config.targets.iter().filter(|(n, _)| only.is_empty() || only.contains(n)) {
             let mut options = BundleOptions::new(&t.entries[0]).strict(t.strict);
             options.defines.clone_from(&t.defines);
+            options.minify = t.minify;
             for e in &t.entries[1..] {
                 options = options.entry(e);
             }

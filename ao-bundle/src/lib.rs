@@ -43,8 +43,13 @@
 //!   collected, so debug-only code and the modules only it requires disappear;
 //!   edits keep every line in place, so the line map stays exact.
 //!
+//! - [`BundleOptions::minify`] strips comments and whitespace, writing each
+//!   token with only the separators Lua needs (`a- -b`, `1 ..x`, `t[ [[k]]]`)
+//!   and keeping every newline, so errors still map to the right lines.
+//!
 //! Not yet: the rest of dead-code elimination (unused locals and functions,
-//! code after `break`) and minification (see the project's issue list).
+//! code after `break`) and the rest of minification (renaming locals,
+//! normalising quotes; see the project's issue list).
 //!
 //! # Example
 //!
@@ -69,6 +74,7 @@ mod error;
 mod fold;
 mod linemap;
 mod loader;
+mod minify;
 mod parse;
 mod verify;
 

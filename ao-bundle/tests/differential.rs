@@ -59,8 +59,20 @@ fn corpus_root() -> std::path::PathBuf {
 
 #[test]
 fn language_semantics_survive_bundling() {
+    semantics_survive(false);
+}
+
+#[test]
+fn language_semantics_survive_bundling_and_minifying() {
+    semantics_survive(true);
+}
+
+fn semantics_survive(minify: bool) {
     let root = corpus_root();
-    let built = bundle(&FsLoader::new(&root).unwrap(), &BundleOptions::new("main")).unwrap();
+    let built = bundle(&FsLoader::new(&root).unwrap(), &BundleOptions::new("main").minify(minify)).unwrap();
+    if minify {
+        assert!(!built.code.contains("-- closures and upvalues"), "comments are gone");
+    }
     assert_eq!(built.modules.len(), 4);
 
     let (plain, bundled) = (LocalAo::new(), LocalAo::new());
@@ -104,8 +116,17 @@ fn language_semantics_survive_bundling() {
 
 #[test]
 fn the_arena_plays_the_same_bundled_and_unbundled() {
+    arena_plays_the_same(false);
+}
+
+#[test]
+fn the_arena_plays_the_same_bundled_minified_and_unbundled() {
+    arena_plays_the_same(true);
+}
+
+fn arena_plays_the_same(minify: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/arena/src");
-    let built = bundle(&FsLoader::new(&root).unwrap(), &BundleOptions::new("main")).unwrap();
+    let built = bundle(&FsLoader::new(&root).unwrap(), &BundleOptions::new("main").minify(minify)).unwrap();
     let names: Vec<&str> = built.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["arena.components", "arena.config", "arena.ecs", "arena.systems", "main"]);
     assert_eq!(built.externals, ["json"]);

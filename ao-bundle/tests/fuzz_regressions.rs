@@ -9,10 +9,11 @@ fn check(source: &str) {
         .file("main.lua", source)
         .file("lib.lua", "return { answer = 42 }")
         .file("lib/init.lua", "return require('lib')");
-    // With defines, so constant folding is exercised on every input too.
+    // With defines and minification, so folding and the minifier see every input too.
     let options = BundleOptions::new("main")
         .define("DEBUG", ao_bundle::Define::Bool(false))
-        .define("TARGET", ao_bundle::Define::Str("shard".into()));
+        .define("TARGET", ao_bundle::Define::Str("shard".into()))
+        .minify(true);
     if let Ok(built) = bundle(&project, &options) {
         assert!(built.code.ends_with("require(\"main\")\n"));
     }

@@ -8,12 +8,17 @@ use ao_local::LocalAo;
 use ao_transport::Message;
 
 #[test]
-fn a_runtime_error_in_a_module_maps_back_to_its_file_and_line() {
+fn a_runtime_error_in_a_minified_module_maps_back_to_its_file_and_line() {
     let project = MemoryLoader::new()
         .file("main.lua", "local boom = require('lib.boom')\nHandlers.add('Boom', 'Boom', function(m) boom.go(m.Why) end)\n")
         .file("lib/boom.lua", "local M = {}\n\nfunction M.go(why)\n  error('kaboom: ' .. why)\nend\n\nreturn M\n")
         .file("lib/unused.lua", "return 1");
-    let built = bundle(&project, &BundleOptions::new("main")).unwrap();
+    let built = bundle(&project, &BundleOptions::new("main").minify(true)).unwrap();
+    assert!(
+        built.code.contains("function M.go(why)\nerror('kaboom: '..why)\nend"),
+        "minified: {}",
+        built.code
+    );
     let ao = LocalAo::new();
     let pid = ao.spawn_aos("").unwrap();
     assert!(ao.eval(&pid, &built.code).unwrap().is_ok());

@@ -46,9 +46,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn bundled_graphs_run_like_unbundled_ones(graph in graphs()) {
+    fn bundled_graphs_run_like_unbundled_ones(graph in graphs(), minify in any::<bool>()) {
         let (loader, files) = project(&graph);
-        let built = bundle(&loader, &BundleOptions::new("main")).unwrap();
+        let built = bundle(&loader, &BundleOptions::new("main").minify(minify)).unwrap();
 
         let plain = LocalAo::new();
         let p = plain.spawn_aos("").unwrap();

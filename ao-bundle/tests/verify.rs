@@ -77,3 +77,19 @@ fn writes_are_atomic_and_replace_the_old_file() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
 }
+
+#[test]
+fn manifests_hash_sources_as_written_even_when_folded_and_minified() {
+    let p = MemoryLoader::new()
+        .file("main.lua", "-- entry\nif DEBUG then print('debug') end\nlocal g = require('greet')\n")
+        .file("greet.lua", "return function()   return 'hi'   end -- greet\n");
+    let options = BundleOptions::new("main").define("DEBUG", ao_bundle::Define::Bool(false)).minify(true);
+    let built = bundle(&p, &options).unwrap();
+    let main = built.modules.iter().find(|m| m.name == "main").unwrap();
+    assert!(main.shipped_bytes < main.folded_bytes && main.folded_bytes < main.bytes, "{main:?}");
+    let manifest = Manifest::new(&built, &options, "b.lua");
+    assert!(
+        verify(built.code.as_bytes(), &manifest, Some(&p)).unwrap().is_empty(),
+        "sources verify as written"
+    );
+}

@@ -23,6 +23,8 @@ pub struct BundleArgs {
     pub strict: bool,
     /// Constants to apply.
     pub defines: Vec<(String, ao_bundle::Define)>,
+    /// Strip comments and whitespace.
+    pub minify: bool,
     /// Size limit in bytes.
     pub limit: usize,
     /// Handlers the bundle must register.
@@ -65,7 +67,7 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     for x in &args.externals {
         options = options.external(x);
     }
-    options = options.strict(args.strict);
+    options = options.strict(args.strict).minify(args.minify);
     for (name, value) in &args.defines {
         options = options.define(name, value.clone());
     }

@@ -51,6 +51,9 @@ enum Command {
         /// decides are folded away (repeatable).
         #[arg(long = "define", value_parser = ao_ops::bundling::parse_define)]
         defines: Vec<(String, ao_bundle::Define)>,
+        /// Strip comments and whitespace (lines are kept, so error lines still map).
+        #[arg(long)]
+        minify: bool,
         /// Size limit in bytes.
         #[arg(long, default_value_t = ao_bundle::DEFAULT_SIZE_LIMIT)]
         limit: usize,
@@ -84,7 +87,19 @@ fn main() -> anyhow::Result<()> {
             out_dir.as_deref(),
             &mut std::io::stdout().lock(),
         ),
-        Command::Bundle { root, entries, out, externals, strict, defines, limit, handlers, json, .. } => {
+        Command::Bundle {
+            root,
+            entries,
+            out,
+            externals,
+            strict,
+            defines,
+            minify,
+            limit,
+            handlers,
+            json,
+            ..
+        } => {
             let out = out.unwrap_or_default();
             let args = ao_ops::bundling::BundleArgs {
                 root,
@@ -93,6 +108,7 @@ fn main() -> anyhow::Result<()> {
                 externals,
                 strict,
                 defines,
+                minify,
                 limit,
                 handlers,
                 json,

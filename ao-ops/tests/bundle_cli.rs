@@ -110,11 +110,12 @@ fn defines_fold_debug_code_from_the_command_line() {
         "DEBUG=false",
         "--define",
         "TARGET=shard",
+        "--minify",
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("removed: if statement at main.lua:1"), "{stdout}");
     let code = std::fs::read_to_string(&out).unwrap();
-    assert!(code.contains("Mode = \"shard\"") && !code.contains("devtools"), "{code}");
+    assert!(code.contains("Mode=\"shard\"") && !code.contains("devtools"), "{code}");
     let (ok, _, stderr) =
         ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--define", "1X=2"]);
     assert!(!ok && stderr.contains("is not a Lua name"), "{stderr}");

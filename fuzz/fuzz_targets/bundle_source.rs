@@ -12,10 +12,11 @@ fuzz_target!(|data: &[u8]| {
         .file("main.lua", source)
         .file("lib.lua", "return { answer = 42 }")
         .file("lib/init.lua", "return require('lib')");
-    // With defines, so constant folding is exercised on every input too.
+    // With defines and minification, so folding and the minifier see every input too.
     let options = BundleOptions::new("main")
         .define("DEBUG", ao_bundle::Define::Bool(false))
-        .define("TARGET", ao_bundle::Define::Str("shard".into()));
+        .define("TARGET", ao_bundle::Define::Str("shard".into()))
+        .minify(true);
     if let Ok(built) = bundle(&project, &options) {
         assert!(built.code.ends_with("require(\"main\")\n"));
     }

@@ -1,0 +1,118 @@
+//! Minification that keeps lines: comments and indentation go, each token is
+//! written with only the separators Lua needs, and every newline stays where
+//! it was, so the line map remains exact. Strings are written as they were.
+
+use full_moon::node::Node;
+use full_moon::tokenizer::{Token, TokenReference, TokenType};
+
+use crate::error::Error;
+use crate::parse;
+
+/// The minified text of `source` (a module), same line count.
+pub(crate) fn minify(file: &str, source: &str) -> Result<String, Error> {
+    parse::with_ast(file, source, |_, ast| {
+        // `tokens()` is not in source order (a bracketed span yields both
+        // brackets before its contents), so sort by position.
+        let mut tokens: Vec<&TokenReference> = ast.nodes().tokens().collect();
+        tokens.sort_by_key(|t| t.token().start_position().bytes());
+        let mut w = Writer { out: String::new(), prev: None };
+        for token in tokens {
+            w.token(token);
+        }
+        w.token(ast.eof());
+        w.out
+    })
+}
+
+/// What the previous token ended with, to decide whether a space is needed.
+#[derive(Clone, Copy)]
+struct Prev {
+    last: char,
+    number: bool,
+}
+
+struct Writer {
+    out: String,
+    prev: Option<Prev>,
+}
+
+impl Writer {
+    fn newlines_of(&mut self, trivia: &Token) {
+        for _ in trivia.to_string().matches('\n') {
+            self.out.push('\n');
+        }
+    }
+
+    fn token(&mut self, t: &TokenReference) {
+        for trivia in t.leading_trivia() {
+            self.newlines_of(trivia);
+        }
+        let text = t.token().to_string();
+        if let Some(first) = text.chars().next() {
+            if let Some(prev) = self.prev
+                && !self.out.ends_with('\n')
+                && needs_space(prev, first)
+            {
+                self.out.push(' ');
+            }
+            self.out.push_str(&text);
+            let number = matches!(t.token_type(), TokenType::Number { .. });
+            self.prev = text.chars().last().map(|last| Prev { last, number });
+        }
+        for trivia in t.trailing_trivia() {
+            self.newlines_of(trivia);
+        }
+    }
+}
+
+fn word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Whether two tokens written side by side would read as something else.
+fn needs_space(prev: Prev, next: char) -> bool {
+    (word(prev.last) && word(next))
+        // `- -x` is not a comment
+        || (prev.last == '-' && next == '-')
+        // `.. .5` and `1 ..x` are not a malformed number or `...`
+        || (prev.last == '.' && (next == '.' || next.is_ascii_digit()))
+        || (prev.number && next == '.')
+        // `t[ [[s]] ]` and `t[ [=[s]=] ]` do not open a long string
+        || (prev.last == '[' && (next == '[' || next == '='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn min(src: &str) -> String {
+        let out = minify("t.lua", src).unwrap();
+        assert_eq!(out.matches('\n').count(), src.matches('\n').count(), "lines kept:\n{src}\n---\n{out}");
+        out
+    }
+
+    #[test]
+    fn table_of_minifications() {
+        let cases = [
+            ("local  x  =  1 -- one\n", "local x=1\n"),
+            ("  if a then\n    b()\n  end\n", "if a then\nb()\nend\n"),
+            ("--[[ long\ncomment ]] x = 1", "\nx=1"),
+            ("local s = 'a -- not a comment'", "local s='a -- not a comment'"),
+            ("local n = a - -b", "local n=a- -b"),
+            ("local n = a - (-b)", "local n=a-(-b)"),
+            ("local s = 1 .. x", "local s=1 ..x"),
+            ("local s = x .. .5", "local s=x.. .5"),
+            ("local v = t[ [[k]] ]", "local v=t[ [[k]]]"),
+            ("local v = t[ [=[k]=] ]", "local v=t[ [=[k]=]]"),
+            ("local f = function ( a , ... ) return a , ... end", "local f=function(a,...)return a,...end"),
+            ("return \"x\"", "return\"x\""),
+            ("local t = { 1 , 2 ; x = 3 }", "local t={1,2;x=3}"),
+            ("goto  done\n::done::", "goto done\n::done::"),
+            ("local a = 0x10 + 1e3 + 2 // 3", "local a=0x10+1e3+2//3"),
+            ("-- only a comment", ""),
+        ];
+        for (src, expected) in cases {
+            assert_eq!(min(src), expected, "{src}");
+        }
+    }
+}
