@@ -102,12 +102,13 @@ pub(crate) fn fold(
     let mut removed = Vec::new();
     for _ in 0..MAX_PASSES {
         let defines = defines.clone();
-        let source_copy = text.clone();
-        let edits = parse::with_ast(file, &text, move |_, ast| plan(ast, &source_copy, &defines))?;
+        // Edits index the text the tree was parsed from, which is returned with them.
+        let (edits, base) =
+            parse::with_ast(file, &text, move |_, base, ast| (plan(ast, base, &defines), base.to_owned()))?;
         if edits.is_empty() {
             break;
         }
-        text = apply(&text, &edits, &mut removed);
+        text = apply(&base, &edits, &mut removed);
     }
     Ok((text, removed))
 }

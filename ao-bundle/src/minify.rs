@@ -10,12 +10,12 @@ use crate::parse;
 
 /// The minified text of `source` (a module), same line count.
 pub(crate) fn minify(file: &str, source: &str) -> Result<String, Error> {
-    parse::with_ast(file, source, |_, ast| {
+    parse::with_ast(file, source, |_, text, ast| {
         // `tokens()` is not in source order (a bracketed span yields both
         // brackets before its contents), so sort by position.
         let mut tokens: Vec<&TokenReference> = ast.nodes().tokens().collect();
         tokens.sort_by_key(|t| t.token().start_position().bytes());
-        let mut w = Writer { out: String::new(), prev: None };
+        let mut w = Writer { out: String::new(), prev: None, text };
         for token in tokens {
             w.token(token);
         }
@@ -31,12 +31,15 @@ struct Prev {
     number: bool,
 }
 
-struct Writer {
+struct Writer<'a> {
     out: String,
     prev: Option<Prev>,
+    /// The text the tree indexes: token text is sliced from here, so strings
+    /// keep exactly the bytes they were written with.
+    text: &'a str,
 }
 
-impl Writer {
+impl Writer<'_> {
     fn newlines_of(&mut self, trivia: &Token) {
         for _ in trivia.to_string().matches('\n') {
             self.out.push('\n');
@@ -47,7 +50,8 @@ impl Writer {
         for trivia in t.leading_trivia() {
             self.newlines_of(trivia);
         }
-        let text = t.token().to_string();
+        let (start, end) = (t.token().start_position().bytes(), t.token().end_position().bytes());
+        let text = self.text.get(start..end).unwrap_or_default().to_owned();
         if let Some(first) = text.chars().next() {
             if let Some(prev) = self.prev
                 && !self.out.ends_with('\n')
@@ -110,6 +114,8 @@ mod tests {
             ("goto  done\n::done::", "goto done\n::done::"),
             ("local a = 0x10 + 1e3 + 2 // 3", "local a=0x10+1e3+2//3"),
             ("-- only a comment", ""),
+            ("local s = 'a `b` c'", "local s='a `b` c'"),
+            ("while x do break  f() end", "while x do do break end f()end"),
         ];
         for (src, expected) in cases {
             assert_eq!(min(src), expected, "{src}");

@@ -64,27 +64,29 @@ pub(crate) fn requires(file: &str, source: &str) -> Result<Vec<RequireSite>, Err
 
 /// Parses `source` as Lua 5.3: its `require` sites and its functions.
 pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
-    with_ast(file, source, |file, ast| {
+    with_ast(file, source, |file, _, ast| {
         let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new() };
         finder.visit_ast(ast);
         Parsed { requires: finder.sites, functions: finder.functions }
     })
 }
 
-/// Parses `source` and runs `f` on the tree, on a thread with a large stack,
-/// after the lexical pre-check; a parser panic becomes a syntax error. The
-/// only way into a `full_moon` tree for the rest of the crate.
+/// Parses `source` and runs `f(file, text, tree)` on a thread with a large
+/// stack, after the lexical pre-check; a parser panic becomes a syntax error.
+/// `text` is what the tree's byte positions index: the source with each
+/// `break` written `do break end` (see [`normalize_breaks`]). The only way
+/// into a `full_moon` tree for the rest of the crate.
 pub(crate) fn with_ast<T, F>(file: &str, source: &str, f: F) -> Result<T, Error>
 where
     T: Send + 'static,
-    F: FnOnce(&str, &Ast) -> T + Send + 'static,
+    F: FnOnce(&str, &str, &Ast) -> T + Send + 'static,
 {
     precheck(file, source)?;
     let (file_owned, source_owned) = (file.to_owned(), source.to_owned());
     let worker = std::thread::Builder::new()
         .name("ao-bundle-parse".into())
         .stack_size(PARSER_STACK)
-        .spawn(move || parse_ast(&file_owned, &source_owned).map(|ast| f(&file_owned, &ast)))
+        .spawn(move || parse_ast(&file_owned, &source_owned).map(|(text, ast)| f(&file_owned, &text, &ast)))
         .map_err(|e| Error::new(ErrorKind::Io { path: file.into(), source: e }))?;
     worker.join().unwrap_or_else(|_| {
         Err(Error::new(ErrorKind::Syntax {
@@ -233,12 +235,51 @@ fn skip_long(b: &[u8], mut i: usize, level: usize, line: &mut usize, line_start:
     i
 }
 
-fn parse_ast(file: &str, source: &str) -> Result<Ast, Error> {
-    // full_moon 3.0's lexer reaches an `unreachable!` on a backtick (a string
-    // quote in another dialect). `$` is as invalid outside strings and as
-    // harmless inside them, and the same length, so positions still hold.
-    let sanitized = source.contains('`').then(|| source.replace('`', "$"));
-    let text = sanitized.as_deref().unwrap_or(source);
+/// `full_moon` 3.0's lexer reaches an `unreachable!` on a backtick (a string
+/// quote in another dialect). `$` is as invalid outside strings and as
+/// harmless inside them, and the same length, so positions still hold.
+fn hide_backticks(text: &str) -> Option<String> {
+    text.contains('`').then(|| text.replace('`', "$"))
+}
+
+/// `full_moon` parses `break` as the last statement of a block, as Lua 5.1 did;
+/// Lua 5.3 allows statements after it. `do break end` means the same wherever
+/// `break` is legal and may be followed by anything, so every `break` token
+/// (found by `full_moon`'s own lexer, which knows strings and comments) is
+/// written that way. Lines stay where they were.
+fn normalize_breaks(source: &str) -> Option<String> {
+    if !source.contains("break") {
+        return None;
+    }
+    let hidden = hide_backticks(source);
+    let lexed =
+        full_moon::tokenizer::Lexer::new(hidden.as_deref().unwrap_or(source), full_moon::LuaVersion::lua53())
+            .collect();
+    let tokens = match lexed {
+        full_moon::tokenizer::LexerResult::Ok(t) | full_moon::tokenizer::LexerResult::Recovered(t, _) => t,
+        full_moon::tokenizer::LexerResult::Fatal(_) => return None,
+    };
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut at = 0;
+    for t in &tokens {
+        if matches!(t.token_type(), TokenType::Symbol { symbol: full_moon::tokenizer::Symbol::Break }) {
+            let (start, end) = (t.start_position().bytes(), t.end_position().bytes());
+            out.push_str(&source[at..start]);
+            out.push_str("do break end");
+            at = end;
+        }
+    }
+    if at == 0 {
+        return None;
+    }
+    out.push_str(&source[at..]);
+    Some(out)
+}
+
+fn parse_ast(file: &str, source: &str) -> Result<(String, Ast), Error> {
+    let normalized = normalize_breaks(source).unwrap_or_else(|| source.to_owned());
+    let sanitized = hide_backticks(&normalized);
+    let text = sanitized.as_deref().unwrap_or(&normalized);
     let ast =
         full_moon::parse_fallible(text, full_moon::LuaVersion::lua53()).into_result().map_err(|errors| {
             let first = &errors[0];
@@ -252,7 +293,7 @@ fn parse_ast(file: &str, source: &str) -> Result<Ast, Error> {
                 message,
             })
         })?;
-    Ok(ast)
+    Ok((normalized, ast))
 }
 
 struct Finder<'a> {
@@ -411,6 +452,15 @@ mod tests {
         let found: Vec<(&str, usize, usize)> =
             p.functions.iter().map(|f| (f.name.as_str(), f.line, f.bytes)).collect();
         assert_eq!(found, [("M.go", 2, 31), ("helper", 5, 27), ("(anonymous)", 6, 14)]);
+    }
+
+    #[test]
+    fn statements_after_break_parse_as_in_lua_53() {
+        // full_moon alone rejects these; Lua 5.3 accepts them.
+        let src = "for i = 1, 2 do break print(i) end\nwhile true do break; local x = require('y') end\nlocal s = 'break'";
+        let p = parse_module("t.lua", src).unwrap();
+        assert_eq!(p.requires.len(), 1);
+        assert_eq!(p.requires[0].at.line, 2);
     }
 
     #[test]

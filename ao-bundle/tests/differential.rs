@@ -98,6 +98,7 @@ fn semantics_survive(minify: bool) {
         "goto 1,3,5,7",
         "shadow outer b-module!",
         "numbers 3\t",
+        "break 2 tick`s",
     ] {
         let expected = expected.replace('\t', "");
         assert!(trace.contains(&expected), "missing {expected:?} in {trace}");

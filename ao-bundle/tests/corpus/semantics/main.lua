@@ -51,6 +51,15 @@ local x = 'outer'
 do local x = 'inner'; log('shadow', x) end
 log('shadow', x, b.shadow())
 
+-- `break` followed by statements (Lua 5.3 allows it) and a backtick in a string
+local hits = 0
+for k = 1, 5 do
+  hits = hits + 1
+  if k == 2 then break end
+end
+while true do break; hits = hits + 100 end
+log('break', hits, 'tick`s')
+
 log('main:end', a.name, b.name)
 
 Handlers.add('Trace', 'Trace', function(m) m.reply({ Data = table.concat(Trace, '\n') }) end)
