@@ -183,11 +183,30 @@ fn candidates(name: &str, search: &[String]) -> Option<Vec<String>> {
 ///
 /// Parses every module; a [`Bundler`](crate::Bundler) reuses parses between builds.
 pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bundle, Error> {
-    bundle_with(loader, options, &mut |path, source| parse::parse_module(path, source))
+    bundle_with(loader, options, &mut |path, source| prepare(path, source, options))
 }
 
-/// Parses one module: (root-relative path, source) to its require sites.
-pub(crate) type ParseFn<'a> = dyn FnMut(&str, &str) -> Result<Parsed, Error> + 'a;
+/// One module made ready to ship: its text after `define`s/folding and
+/// minification, and what parsing that text found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Prepared {
+    pub(crate) shipped: String,
+    pub(crate) folded_bytes: usize,
+    pub(crate) removed: Vec<Removal>,
+    pub(crate) parsed: Parsed,
+}
+
+/// Folds, minifies and parses one module as `options` say.
+pub(crate) fn prepare(path: &str, source: &str, options: &BundleOptions) -> Result<Prepared, Error> {
+    let (folded, removed) = fold::fold(path, source, &options.defines)?;
+    let folded_bytes = folded.len();
+    let shipped = if options.minify { minify::minify(path, &folded)? } else { folded };
+    let parsed = parse::parse_module(path, &shipped)?;
+    Ok(Prepared { shipped, folded_bytes, removed, parsed })
+}
+
+/// Prepares one module: (root-relative path, source as written) to [`Prepared`].
+pub(crate) type ParseFn<'a> = dyn FnMut(&str, &str) -> Result<Prepared, Error> + 'a;
 
 /// [`bundle`] with the parsing step supplied, so a cache can stand in front of it.
 pub(crate) fn bundle_with(
@@ -241,14 +260,13 @@ pub(crate) fn bundle_with(
             edges_to_fill.push((site.at.file.clone(), path.clone(), site));
         }
         let Some(source) = source else { continue };
-        // Fold first: requires in dead branches must not pull modules in.
         // Size and hash of the file as written: what a manifest verifies.
         let raw_bytes = source.len();
         let source_hash = blake3::hash(source.as_bytes()).to_hex().to_string();
-        let (source, removed) = fold::fold(&path, &source, &options.defines)?;
-        let folded_bytes = source.len();
-        let source = if options.minify { minify::minify(&path, &source)? } else { source };
-        let Parsed { requires: sites, functions } = parse(&path, &source)?;
+        // Folding comes before collecting requires: requires in dead branches
+        // must not pull modules in.
+        let Prepared { shipped: source, folded_bytes, removed, parsed } = parse(&path, &source)?;
+        let Parsed { requires: sites, functions } = parsed;
         let mut next = Vec::new();
         for s in sites {
             match &s.name {

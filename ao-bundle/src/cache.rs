@@ -1,13 +1,13 @@
-//! Incremental builds: a [`Bundler`] remembers each module's parse, keyed by
-//! the BLAKE3 of its path and text, in memory and optionally on disk.
+//! Incremental builds: a [`Bundler`] remembers each module as prepared
+//! (folded, minified, parsed), keyed by the BLAKE3 of its path, its text and
+//! the options that change how it is prepared, in memory and optionally on disk.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::{Bundle, BundleOptions, bundle_with};
+use crate::bundle::{Bundle, BundleOptions, Prepared, bundle_with, prepare};
 use crate::error::{Error, ErrorKind};
 use crate::loader::SourceLoader;
-use crate::parse::{self, Parsed};
 
 /// What the last build did with each module.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct BuildStats {
 /// corrupt entry is ignored and the module parsed again.
 #[derive(Debug, Default)]
 pub struct Bundler {
-    memory: HashMap<String, Parsed>,
+    memory: HashMap<String, Prepared>,
     dir: Option<PathBuf>,
     stats: BuildStats,
 }
@@ -51,25 +51,27 @@ impl Bundler {
     pub fn bundle(&mut self, loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bundle, Error> {
         self.stats = BuildStats::default();
         let (memory, dir, stats) = (&mut self.memory, self.dir.as_deref(), &mut self.stats);
+        // Everything that changes how a module is prepared is part of its key.
+        let transform = serde_json::to_string(&(&options.defines, options.minify)).unwrap_or_default();
         bundle_with(loader, options, &mut |path, source| {
-            let key = cache_key(path, source);
-            if let Some(parsed) = memory.get(&key) {
+            let key = cache_key(path, source, &transform);
+            if let Some(prepared) = memory.get(&key) {
                 stats.from_memory += 1;
-                return Ok(parsed.clone());
+                return Ok(prepared.clone());
             }
-            if let Some(parsed) = dir.and_then(|d| read_entry(d, &key)) {
+            if let Some(prepared) = dir.and_then(|d| read_entry(d, &key)) {
                 stats.from_disk += 1;
-                memory.insert(key, parsed.clone());
-                return Ok(parsed);
+                memory.insert(key, prepared.clone());
+                return Ok(prepared);
             }
-            let parsed = parse::parse_module(path, source)?;
+            let prepared = prepare(path, source, options)?;
             stats.parsed += 1;
             if let Some(d) = dir {
                 // A cache that cannot be written only costs speed.
-                let _ = write_entry(d, &key, &parsed);
+                let _ = write_entry(d, &key, &prepared);
             }
-            memory.insert(key, parsed.clone());
-            Ok(parsed)
+            memory.insert(key, prepared.clone());
+            Ok(prepared)
         })
     }
 
@@ -79,22 +81,23 @@ impl Bundler {
     }
 }
 
-fn cache_key(path: &str, source: &str) -> String {
+fn cache_key(path: &str, source: &str, transform: &str) -> String {
     let mut h = blake3::Hasher::new();
-    // The format tag changes whenever `Parsed` does, so old entries are never misread.
-    h.update(concat!("ao-bundle ", env!("CARGO_PKG_VERSION"), " parse v2\0").as_bytes());
-    h.update(path.as_bytes());
-    h.update(b"\0");
-    h.update(source.as_bytes());
+    // The format tag changes whenever `Prepared` does, so old entries are never misread.
+    h.update(concat!("ao-bundle ", env!("CARGO_PKG_VERSION"), " prepared v3\0").as_bytes());
+    for part in [path, source, transform] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
     h.finalize().to_hex().to_string()
 }
 
-fn read_entry(dir: &Path, key: &str) -> Option<Parsed> {
+fn read_entry(dir: &Path, key: &str) -> Option<Prepared> {
     let text = std::fs::read(dir.join(format!("{key}.json"))).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
-fn write_entry(dir: &Path, key: &str, parsed: &Parsed) -> Result<(), Error> {
-    let json = serde_json::to_vec(parsed).unwrap_or_default();
+fn write_entry(dir: &Path, key: &str, prepared: &Prepared) -> Result<(), Error> {
+    let json = serde_json::to_vec(prepared).unwrap_or_default();
     crate::verify::write_atomic(&dir.join(format!("{key}.json")), &json)
 }

@@ -43,3 +43,26 @@ fn the_disk_cache_warms_a_new_bundler_and_a_corrupt_entry_is_reparsed() {
     assert_eq!(again.bundle(&p, &options).unwrap(), built);
     assert_eq!(again.last_stats(), BuildStats { parsed: 1, from_memory: 0, from_disk: 4 });
 }
+
+#[test]
+fn folding_and_minifying_are_cached_too_and_keyed_by_the_options() {
+    let mut p = project(6);
+    let minified = BundleOptions::new("main").define("DEBUG", ao_bundle::Define::Bool(false)).minify(true);
+    let mut b = Bundler::new();
+    let first = b.bundle(&p, &minified).unwrap();
+    assert_eq!(b.last_stats().parsed, 7);
+    p.set("m/m2.lua", "-- changed\nreturn 22");
+    let second = b.bundle(&p, &minified).unwrap();
+    assert_eq!(
+        b.last_stats(),
+        BuildStats { parsed: 1, from_memory: 6, from_disk: 0 },
+        "one module prepared again"
+    );
+    assert_ne!(first.code, second.code);
+    assert_eq!(second, bundle(&p, &minified).unwrap(), "the cache does not change the output");
+    // Other options prepare modules differently: nothing is reused.
+    let plain = BundleOptions::new("main");
+    let third = b.bundle(&p, &plain).unwrap();
+    assert_eq!(b.last_stats().parsed, 7);
+    assert!(third.code.contains("-- changed") && !second.code.contains("-- changed"));
+}
