@@ -83,6 +83,26 @@ fn benches(c: &mut Criterion) {
             black_box(out)
         });
     });
+    let minified = BundleOptions::new("main").minify(true);
+    group.bench_function("cold_build_minified", |b| {
+        b.iter(|| black_box(Bundler::new().bundle(&project, &minified).expect("bundle")));
+    });
+    let mut warm_min = Bundler::new();
+    warm_min.bundle(&versions[0], &minified).expect("bundle");
+    let mut w = 1000;
+    group.bench_function("rebuild_minified_after_one_new_change", |b| {
+        b.iter(|| {
+            w += 1;
+            let mut p = versions[0].clone();
+            p.set("gen/m1.lua", module_source(1, w));
+            let out = warm_min.bundle(&p, &minified).expect("bundle");
+            assert_eq!(warm_min.last_stats().parsed, 1);
+            black_box(out)
+        });
+    });
+    let plain_size = built.code.len();
+    let min_size = bundle(&project, &minified).expect("bundle").code.len();
+    eprintln!("generated project: {plain_size} bytes bundled, {min_size} bytes minified");
     group.finish();
 
     let arena = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/arena/src");
