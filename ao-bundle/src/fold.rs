@@ -7,15 +7,17 @@
 //! alone. Then `if` chains whose conditions are constant (literals, defines,
 //! `not`, `==`, `~=`, `and`, `or`, parentheses) are folded: branches that can
 //! never run are removed, a branch that always runs becomes `do ... end` (its
-//! locals keep their scope). Folding runs to a fixed point, so nested
-//! constant `if`s fold too. It runs before `require`s are collected, so
-//! modules required only from dead branches are not bundled.
+//! locals keep their scope). Statements after a `break` in the same block
+//! are removed too, up to a label (a `goto` may still reach what follows it).
+//! Folding runs to a fixed point, so nested constant `if`s fold too. It runs
+//! before `require`s are collected, so modules required only from dead code
+//! are not bundled.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use full_moon::ast::{
-    Assignment, Ast, BinOp, Expression, FunctionBody, GenericFor, If, LocalAssignment, LocalFunction,
-    NumericFor, Parameter, UnOp, Var,
+    Assignment, Ast, BinOp, Block, Expression, FunctionBody, GenericFor, If, LastStmt, LocalAssignment,
+    LocalFunction, NumericFor, Parameter, Stmt, UnOp, Var,
 };
 use full_moon::node::Node;
 use full_moon::tokenizer::{Position, TokenReference, TokenType};
@@ -95,7 +97,8 @@ pub(crate) fn fold(
     source: &str,
     defines: &BTreeMap<String, Define>,
 ) -> Result<(String, Vec<Removal>), Error> {
-    if defines.is_empty() {
+    // Without defines only code after `break` can be dead.
+    if defines.is_empty() && !source.contains("break") {
         return Ok((source.to_owned(), Vec::new()));
     }
     let mut text = source.to_owned();
@@ -122,9 +125,6 @@ fn plan(ast: &Ast, source: &str, defines: &BTreeMap<String, Define>) -> Vec<Edit
         .filter(|(n, _)| !names.locals.contains(n.as_str()) && !names.assigned.contains(n.as_str()))
         .map(|(n, d)| (n.as_str(), d))
         .collect();
-    if active.is_empty() {
-        return Vec::new();
-    }
     let mut planner = Planner { source, active, edits: Vec::new() };
     planner.visit_ast(ast);
     let mut edits = planner.edits;
@@ -260,7 +260,46 @@ impl Planner<'_> {
     }
 }
 
+/// Whether `stmt` is a bare `do break end` (how the parser sees every `break`).
+fn is_break(stmt: &Stmt) -> bool {
+    matches!(stmt, Stmt::Do(d) if d.block().stmts().next().is_none()
+        && matches!(d.block().last_stmt(), Some(LastStmt::Break(_))))
+}
+
 impl Visitor for Planner<'_> {
+    fn visit_block(&mut self, block: &Block) {
+        let stmts: Vec<&Stmt> = block.stmts().collect();
+        let Some(at) = stmts.iter().position(|s| is_break(s)) else { return };
+        let mut dead: Vec<(usize, usize)> = Vec::new();
+        let mut reached_label = false;
+        for stmt in &stmts[at + 1..] {
+            if matches!(stmt, Stmt::Label(_)) {
+                reached_label = true;
+                break;
+            }
+            if let (Some(s), Some(e)) = (start_of(*stmt), end_of(*stmt)) {
+                dead.push((s, e));
+            }
+        }
+        if !reached_label
+            && let Some(last) = block.last_stmt()
+            && let (Some(s), Some(e)) = (start_of(last), end_of(last))
+        {
+            dead.push((s, e));
+        }
+        let (Some(&(start, _)), Some(&(_, end))) = (dead.first(), dead.last()) else { return };
+        self.edits.push(Edit {
+            start,
+            end,
+            text: newlines(&self.source[start..end]),
+            removal: Some(Removal {
+                what: "unreachable code after break".into(),
+                line: line_of(stmts[at]),
+                bytes: end - start,
+            }),
+        });
+    }
+
     fn visit_expression(&mut self, e: &Expression) {
         if let Expression::Var(Var::Name(t)) = e
             && let Some(d) = self.active.get(name_of(t).as_str())
@@ -380,6 +419,24 @@ mod tests {
         for (src, expected) in cases {
             assert_eq!(folded(src), expected, "{src}");
         }
+    }
+
+    #[test]
+    fn code_after_break_goes_up_to_a_label() {
+        let none = BTreeMap::new();
+        let cases = [
+            ("while x do break; f() g() end", "while x do do break end;  end"),
+            ("while x do\n  break\n  f()\n  return 1\nend", "while x do\n  do break end\n  \n\nend"),
+            ("for i = 1, 2 do break ::l:: f() end", "for i = 1, 2 do break ::l:: f() end"),
+            ("while x do if y then break end f() end", "while x do if y then break end f() end"),
+        ];
+        for (src, expected) in cases {
+            let (out, _) = fold("t.lua", src, &none).unwrap();
+            assert_eq!(out, expected, "{src}");
+            assert_eq!(out.matches('\n').count(), src.matches('\n').count());
+        }
+        let (_, removed) = fold("t.lua", "while x do\n  break\n  f()\nend", &none).unwrap();
+        assert_eq!(removed, [Removal { what: "unreachable code after break".into(), line: 2, bytes: 3 }]);
     }
 
     #[test]
