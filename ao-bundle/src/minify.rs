@@ -16,8 +16,21 @@ pub(crate) fn minify(file: &str, source: &str) -> Result<String, Error> {
         let mut tokens: Vec<&TokenReference> = ast.nodes().tokens().collect();
         tokens.sort_by_key(|t| t.token().start_position().bytes());
         let mut w = Writer { out: String::new(), prev: None, text };
-        for token in tokens {
-            w.token(token);
+        let mut i = 0;
+        while i < tokens.len() {
+            // The parser sees every `break` as `do break end`; Lua 5.3 accepts a
+            // bare `break` anywhere that is legal, so write the short form.
+            if let [d, b, e, ..] = &tokens[i..]
+                && [d, b, e].iter().map(|t| symbol(t)).eq(["do", "break", "end"].map(Some))
+            {
+                w.trivia(d);
+                w.token(b);
+                w.trivia(e);
+                i += 3;
+                continue;
+            }
+            w.token(tokens[i]);
+            i += 1;
         }
         w.token(ast.eof());
         w.out
@@ -39,7 +52,27 @@ struct Writer<'a> {
     text: &'a str,
 }
 
+/// The keyword a token is, if it is one of `do`, `break`, `end`.
+fn symbol(t: &TokenReference) -> Option<&'static str> {
+    match t.token_type() {
+        TokenType::Symbol { symbol } => match symbol.to_string().as_str() {
+            "do" => Some("do"),
+            "break" => Some("break"),
+            "end" => Some("end"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl Writer<'_> {
+    /// Only the newlines around a token that is not written.
+    fn trivia(&mut self, t: &TokenReference) {
+        for trivia in t.leading_trivia().chain(t.trailing_trivia()) {
+            self.newlines_of(trivia);
+        }
+    }
+
     fn newlines_of(&mut self, trivia: &Token) {
         for _ in trivia.to_string().matches('\n') {
             self.out.push('\n');
@@ -115,7 +148,9 @@ mod tests {
             ("local a = 0x10 + 1e3 + 2 // 3", "local a=0x10+1e3+2//3"),
             ("-- only a comment", ""),
             ("local s = 'a `b` c'", "local s='a `b` c'"),
-            ("while x do break  f() end", "while x do do break end f()end"),
+            ("while x do break  f() end", "while x do break f()end"),
+            ("while x do do break end end", "while x do do break end end"),
+            ("while x do\n  break\nend", "while x do\nbreak\nend"),
         ];
         for (src, expected) in cases {
             assert_eq!(min(src), expected, "{src}");
