@@ -44,12 +44,14 @@
 //!   edits keep every line in place, so the line map stays exact.
 //!
 //! - [`BundleOptions::minify`] strips comments and whitespace, writing each
-//!   token with only the separators Lua needs (`a- -b`, `1 ..x`, `t[ [[k]]]`)
-//!   and keeping every newline, so errors still map to the right lines.
+//!   token with only the separators Lua needs (`a- -b`, `1 ..x`, `t[ [[k]]]`),
+//!   renames locals to short names that can neither shadow nor capture
+//!   anything, and keeps every newline, so errors still map to the right lines.
+//! - Statements after a `break` are removed, and Lua 5.3's statements after
+//!   `break` are accepted (the parser underneath only knew 5.1's rule).
 //!
-//! Not yet: the rest of dead-code elimination (unused locals and functions,
-//! code after `break`) and the rest of minification (renaming locals,
-//! normalising quotes; see the project's issue list).
+//! Not yet: removing unused locals and local functions, normalising string
+//! quotes, and column-exact maps (see the project's issue list).
 //!
 //! # Example
 //!
@@ -76,6 +78,7 @@ mod linemap;
 mod loader;
 mod minify;
 mod parse;
+mod rename;
 mod verify;
 
 pub use analytics::{FunctionSize, ModuleSize, SizeReport, size_report};

@@ -8,14 +8,20 @@ use full_moon::tokenizer::{Token, TokenReference, TokenType};
 use crate::error::Error;
 use crate::parse;
 
-/// The minified text of `source` (a module), same line count.
+/// The minified text of `source` (a module), same line count, locals renamed.
 pub(crate) fn minify(file: &str, source: &str) -> Result<String, Error> {
-    parse::with_ast(file, source, |_, text, ast| {
+    minify_with(file, source, true)
+}
+
+/// [`minify`], choosing whether locals are renamed.
+pub(crate) fn minify_with(file: &str, source: &str, rename: bool) -> Result<String, Error> {
+    parse::with_ast(file, source, move |_, text, ast| {
+        let renames = if rename { crate::rename::plan(ast) } else { std::collections::HashMap::new() };
         // `tokens()` is not in source order (a bracketed span yields both
         // brackets before its contents), so sort by position.
         let mut tokens: Vec<&TokenReference> = ast.nodes().tokens().collect();
         tokens.sort_by_key(|t| t.token().start_position().bytes());
-        let mut w = Writer { out: String::new(), prev: None, text };
+        let mut w = Writer { out: String::new(), prev: None, text, renames: &renames };
         let mut i = 0;
         while i < tokens.len() {
             // The parser sees every `break` as `do break end`; Lua 5.3 accepts a
@@ -50,6 +56,8 @@ struct Writer<'a> {
     /// The text the tree indexes: token text is sliced from here, so strings
     /// keep exactly the bytes they were written with.
     text: &'a str,
+    /// New names of renamed locals, by token offset.
+    renames: &'a std::collections::HashMap<usize, String>,
 }
 
 /// The keyword a token is, if it is one of `do`, `break`, `end`.
@@ -84,7 +92,10 @@ impl Writer<'_> {
             self.newlines_of(trivia);
         }
         let (start, end) = (t.token().start_position().bytes(), t.token().end_position().bytes());
-        let text = self.text.get(start..end).unwrap_or_default().to_owned();
+        let text = match self.renames.get(&start) {
+            Some(new) => new.clone(),
+            None => self.text.get(start..end).unwrap_or_default().to_owned(),
+        };
         if let Some(first) = text.chars().next() {
             if let Some(prev) = self.prev
                 && !self.out.ends_with('\n')
@@ -123,7 +134,8 @@ mod tests {
     use super::*;
 
     fn min(src: &str) -> String {
-        let out = minify("t.lua", src).unwrap();
+        // Renaming has its own table (rename.rs); these cases check the layout.
+        let out = minify_with("t.lua", src, false).unwrap();
         assert_eq!(out.matches('\n').count(), src.matches('\n').count(), "lines kept:\n{src}\n---\n{out}");
         out
     }

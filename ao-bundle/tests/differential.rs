@@ -99,6 +99,7 @@ fn semantics_survive(minify: bool) {
         "shadow outer b-module!",
         "numbers 3\t",
         "break 2 tick`s",
+        "scopes 3 11,10,20,30",
     ] {
         let expected = expected.replace('\t', "");
         assert!(trace.contains(&expected), "missing {expected:?} in {trace}");

@@ -15,7 +15,8 @@ fn a_runtime_error_in_a_minified_module_maps_back_to_its_file_and_line() {
         .file("lib/unused.lua", "return 1");
     let built = bundle(&project, &BundleOptions::new("main").minify(true)).unwrap();
     assert!(
-        built.code.contains("function M.go(why)\nerror('kaboom: '..why)\nend"),
+        // Minified and renamed, lines kept.
+        built.code.contains("function a.go(b)\nerror('kaboom: '..b)\nend"),
         "minified: {}",
         built.code
     );

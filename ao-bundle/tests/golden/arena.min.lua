@@ -3,36 +3,36 @@ for _, name in ipairs({"arena.components", "arena.config", "arena.ecs", "arena.s
 package.preload["arena.components"] = function(...)
 
 
-local components={}
+local a={}
 
-function components.position(x,y)
-assert(math.type(x)=='integer'and math.type(y)=='integer','position: integer x and y expected')
-return{x=x,y=y}
+function a.position(b,c)
+assert(math.type(b)=='integer'and math.type(c)=='integer','position: integer x and y expected')
+return{x=b,y=c}
 end
 
-function components.health(hp,max)
-assert(math.type(hp)=='integer'and math.type(max)=='integer'and hp<=max,'health: hp <= max expected')
-return{hp=hp,max=max}
+function a.health(d,e)
+assert(math.type(d)=='integer'and math.type(e)=='integer'and d<=e,'health: hp <= max expected')
+return{hp=d,max=e}
 end
 
-function components.player(wallet,name)
-assert(type(wallet)=='string'and#wallet>0,'player: wallet expected')
-return{wallet=wallet,name=name or wallet:sub(1,8)}
+function a.player(f,g)
+assert(type(f)=='string'and#f>0,'player: wallet expected')
+return{wallet=f,name=g or f:sub(1,8)}
 end
 
-function components.score(points)
-return{points=points or 0,hits=0,knockouts=0}
+function a.score(h)
+return{points=h or 0,hits=0,knockouts=0}
 end
 
 
-components.DIRECTIONS={
+a.DIRECTIONS={
 N={dx=0,dy=-1},
 S={dx=0,dy=1},
 E={dx=1,dy=0},
 W={dx=-1,dy=0},
 }
 
-return components
+return a
 end
 package.preload["arena.config"] = function(...)
 
@@ -59,182 +59,182 @@ package.preload["arena.ecs"] = function(...)
 
 
 
-local ecs={}
+local a={}
 
-local SLOT_BITS=20
-local SLOT_MASK=(1<<SLOT_BITS)-1
+local b=20
+local c=(1<<b)-1
 
-function ecs.new()
+function a.new()
 return{generations={},free={},alive={},stores={},count=0}
 end
 
-function ecs.slot(id)return id&SLOT_MASK end
-function ecs.generation(id)return id>>SLOT_BITS end
+function a.slot(d)return d&c end
+function a.generation(e)return e>>b end
 
-function ecs.spawn(world)
-local slot=table.remove(world.free)
-if not slot then
-slot=#world.generations+1
-world.generations[slot]=0
+function a.spawn(f)
+local g=table.remove(f.free)
+if not g then
+g=#f.generations+1
+f.generations[g]=0
 end
-local id=(world.generations[slot]<<SLOT_BITS)|slot
-world.alive[id]=true
-world.count=world.count+1
-return id
-end
-
-function ecs.is_alive(world,id)
-return world.alive[id]==true
+local h=(f.generations[g]<<b)|g
+f.alive[h]=true
+f.count=f.count+1
+return h
 end
 
-function ecs.despawn(world,id)
-if not world.alive[id]then return false end
-world.alive[id]=nil
-for _,store in pairs(world.stores)do store[id]=nil end
-local slot=ecs.slot(id)
-world.generations[slot]=world.generations[slot]+1
-table.insert(world.free,slot)
-world.count=world.count-1
+function a.is_alive(i,j)
+return i.alive[j]==true
+end
+
+function a.despawn(k,l)
+if not k.alive[l]then return false end
+k.alive[l]=nil
+for m,n in pairs(k.stores)do n[l]=nil end
+local o=a.slot(l)
+k.generations[o]=k.generations[o]+1
+table.insert(k.free,o)
+k.count=k.count-1
 return true
 end
 
-function ecs.set(world,id,name,value)
-assert(world.alive[id],'ecs.set: entity '..tostring(id)..' is not alive')
-local store=world.stores[name]
-if not store then
-store={}
-world.stores[name]=store
+function a.set(p,q,r,s)
+assert(p.alive[q],'ecs.set: entity '..tostring(q)..' is not alive')
+local t=p.stores[r]
+if not t then
+t={}
+p.stores[r]=t
 end
-store[id]=value
-return value
-end
-
-function ecs.get(world,id,name)
-local store=world.stores[name]
-return store and store[id]
+t[q]=s
+return s
 end
 
-function ecs.remove(world,id,name)
-local store=world.stores[name]
-if store then store[id]=nil end
+function a.get(u,v,w)
+local x=u.stores[w]
+return x and x[v]
 end
 
-
-function ecs.query(world,...)
-local names={...}
-local first=world.stores[names[1]]
-local ids={}
-if not first then return ids end
-for id in pairs(first)do
-local ok=true
-for i=2,#names do
-local store=world.stores[names[i]]
-if not(store and store[id]~=nil)then ok=false;break end
-end
-if ok then ids[#ids+1]=id end
-end
-table.sort(ids)
-return ids
+function a.remove(y,z,A)
+local B=y.stores[A]
+if B then B[z]=nil end
 end
 
 
-function ecs.counts(world)
-local counts={}
-for name,store in pairs(world.stores)do
-local n=0
-for _ in pairs(store)do n=n+1 end
-counts[name]=n
+function a.query(C,...)
+local D={...}
+local E=C.stores[D[1]]
+local F={}
+if not E then return F end
+for G in pairs(E)do
+local H=true
+for I=2,#D do
+local J=C.stores[D[I]]
+if not(J and J[G]~=nil)then H=false;break end
 end
-return counts
+if H then F[#F+1]=G end
+end
+table.sort(F)
+return F
 end
 
-return ecs
+
+function a.counts(K)
+local L={}
+for M,N in pairs(K.stores)do
+local O=0
+for P in pairs(N)do O=O+1 end
+L[M]=O
+end
+return L
+end
+
+return a
 end
 package.preload["arena.systems"] = function(...)
 
 
 
-local ecs=require('arena.ecs')
-local components=require('arena.components')
-local config=require('arena.config')
+local a=require('arena.ecs')
+local b=require('arena.components')
+local c=require('arena.config')
 
-local systems={}
+local d={}
 
-local function occupant(world,x,y)
-for _,id in ipairs(ecs.query(world,'position','player'))do
-local p=ecs.get(world,id,'position')
-if p.x==x and p.y==y then return id end
+local function e(f,g,h)
+for i,j in ipairs(a.query(f,'position','player'))do
+local k=a.get(f,j,'position')
+if k.x==g and k.y==h then return j end
 end
 return nil
 end
-systems.occupant=occupant
+d.occupant=e
 
 
-function systems.spawn_point(world,n)
-local cells=config.WIDTH*config.HEIGHT
-for k=0,cells-1 do
-local cell=((n-1)*37+k*7)%cells
-local x,y=cell%config.WIDTH+1,cell//config.WIDTH+1
-if not occupant(world,x,y)then return x,y end
+function d.spawn_point(l,m)
+local n=c.WIDTH*c.HEIGHT
+for o=0,n-1 do
+local p=((m-1)*37+o*7)%n
+local q,r=p%c.WIDTH+1,p//c.WIDTH+1
+if not e(l,q,r)then return q,r end
 end
 return nil
 end
 
 
 
-function systems.move(world,id,direction)
-local step=components.DIRECTIONS[direction]
-assert(step,'unknown direction')
-local pos=ecs.get(world,id,'position')
-local x,y=pos.x+step.dx,pos.y+step.dy
-if x<1 or y<1 or x>config.WIDTH or y>config.HEIGHT then
+function d.move(s,t,u)
+local v=b.DIRECTIONS[u]
+assert(v,'unknown direction')
+local w=a.get(s,t,'position')
+local x,y=w.x+v.dx,w.y+v.dy
+if x<1 or y<1 or x>c.WIDTH or y>c.HEIGHT then
 return'blocked'
 end
-local target=occupant(world,x,y)
-if target then
-local health=ecs.get(world,target,'health')
-local score=ecs.get(world,id,'score')
-health.hp=health.hp-1
-score.hits=score.hits+1
-score.points=score.points+config.HIT_POINTS
-if health.hp<=0 then
-score.knockouts=score.knockouts+1
-score.points=score.points+config.KO_POINTS
+local z=e(s,x,y)
+if z then
+local A=a.get(s,z,'health')
+local B=a.get(s,t,'score')
+A.hp=A.hp-1
+B.hits=B.hits+1
+B.points=B.points+c.HIT_POINTS
+if A.hp<=0 then
+B.knockouts=B.knockouts+1
+B.points=B.points+c.KO_POINTS
 
-local sx,sy=systems.spawn_point(world,target)
-local tp=ecs.get(world,target,'position')
-if sx then tp.x,tp.y=sx,sy end
-health.hp=health.max
-return'knockout',target
+local C,D=d.spawn_point(s,z)
+local E=a.get(s,z,'position')
+if C then E.x,E.y=C,D end
+A.hp=A.max
+return'knockout',z
 end
-return'hit',target
+return'hit',z
 end
-pos.x,pos.y=x,y
+w.x,w.y=x,y
 return'moved'
 end
 
 
-function systems.regenerate(world,tick)
-if tick%config.REGEN_EVERY~=0 then return 0 end
-local healed=0
-for _,id in ipairs(ecs.query(world,'health'))do
-local h=ecs.get(world,id,'health')
-if h.hp<h.max then
-h.hp=h.hp+1
-healed=healed+1
+function d.regenerate(F,G)
+if G%c.REGEN_EVERY~=0 then return 0 end
+local H=0
+for I,J in ipairs(a.query(F,'health'))do
+local K=a.get(F,J,'health')
+if K.hp<K.max then
+K.hp=K.hp+1
+H=H+1
 end
 end
-return healed
-end
-
-
-function systems.tick(game)
-game.tick=game.tick+1
-local healed=systems.regenerate(game.world,game.tick)
-return{tick=game.tick,healed=healed}
+return H
 end
 
-return systems
+
+function d.tick(L)
+L.tick=L.tick+1
+local M=d.regenerate(L.world,L.tick)
+return{tick=L.tick,healed=M}
+end
+
+return d
 end
 package.preload["main"] = function(...)
 
@@ -243,88 +243,88 @@ package.preload["main"] = function(...)
 
 
 
-local json=require('json')
-local ecs=require('arena.ecs')
-local components=require('arena.components')
-local systems=require('arena.systems')
-local config=require('arena.config')
+local a=require('json')
+local b=require('arena.ecs')
+local c=require('arena.components')
+local d=require('arena.systems')
+local e=require('arena.config')
 
-Arena=Arena or{world=ecs.new(),tick=0,players={},joined=0,version=1}
+Arena=Arena or{world=b.new(),tick=0,players={},joined=0,version=1}
 
-local function player_of(wallet)
-return Arena.players[wallet]
+local function f(g)
+return Arena.players[g]
 end
 
-local function view_player(id)
-local w=Arena.world
-local p,h,s,pl=ecs.get(w,id,'position'),ecs.get(w,id,'health'),ecs.get(w,id,'score'),ecs.get(w,id,'player')
-return{id=id,name=pl.name,wallet=pl.wallet,x=p.x,y=p.y,hp=h.hp,points=s.points}
+local function h(i)
+local j=Arena.world
+local k,l,m,n=b.get(j,i,'position'),b.get(j,i,'health'),b.get(j,i,'score'),b.get(j,i,'player')
+return{id=i,name=n.name,wallet=n.wallet,x=k.x,y=k.y,hp=l.hp,points=m.points}
 end
 
-local function fail(msg,action,reason)
-msg.reply({Action=action,Error=reason,Data=reason})
+local function o(p,q,r)
+p.reply({Action=q,Error=r,Data=r})
 end
 
-Handlers.add('Join','Join',function(msg)
-if player_of(msg.From)then
-return fail(msg,'Join-Error','already joined')
+Handlers.add('Join','Join',function(s)
+if f(s.From)then
+return o(s,'Join-Error','already joined')
 end
-if Arena.joined>=config.MAX_PLAYERS then
-return fail(msg,'Join-Error','arena is full')
+if Arena.joined>=e.MAX_PLAYERS then
+return o(s,'Join-Error','arena is full')
 end
-local w=Arena.world
-local x,y=systems.spawn_point(w,Arena.joined+1)
-if not x then return fail(msg,'Join-Error','no free spawn point')end
-local id=ecs.spawn(w)
-ecs.set(w,id,'player',components.player(msg.From,msg.Name))
-ecs.set(w,id,'position',components.position(x,y))
-ecs.set(w,id,'health',components.health(config.START_HP,config.MAX_HP))
-ecs.set(w,id,'score',components.score())
-Arena.players[msg.From]=id
+local t=Arena.world
+local u,v=d.spawn_point(t,Arena.joined+1)
+if not u then return o(s,'Join-Error','no free spawn point')end
+local w=b.spawn(t)
+b.set(t,w,'player',c.player(s.From,s.Name))
+b.set(t,w,'position',c.position(u,v))
+b.set(t,w,'health',c.health(e.START_HP,e.MAX_HP))
+b.set(t,w,'score',c.score())
+Arena.players[s.From]=w
 Arena.joined=Arena.joined+1
-msg.reply({Action='Joined',Entity=tostring(id),X=tostring(x),Y=tostring(y)})
+s.reply({Action='Joined',Entity=tostring(w),X=tostring(u),Y=tostring(v)})
 end)
 
-Handlers.add('Move','Move',function(msg)
-local id=player_of(msg.From)
-if not id then return fail(msg,'Move-Error','not joined')end
-local dir=msg.Direction
-if not components.DIRECTIONS[dir]then
-return fail(msg,'Move-Error','invalid direction '..tostring(dir)..' (use N, S, E or W)')
+Handlers.add('Move','Move',function(x)
+local y=f(x.From)
+if not y then return o(x,'Move-Error','not joined')end
+local z=x.Direction
+if not c.DIRECTIONS[z]then
+return o(x,'Move-Error','invalid direction '..tostring(z)..' (use N, S, E or W)')
 end
-local outcome,target=systems.move(Arena.world,id,dir)
-local pos=ecs.get(Arena.world,id,'position')
-msg.reply({
-Action='Moved',Outcome=outcome,X=tostring(pos.x),Y=tostring(pos.y),
-Victim=target and tostring(target)or nil,
+local A,B=d.move(Arena.world,y,z)
+local C=b.get(Arena.world,y,'position')
+x.reply({
+Action='Moved',Outcome=A,X=tostring(C.x),Y=tostring(C.y),
+Victim=B and tostring(B)or nil,
 })
 end)
 
-Handlers.add('Tick','Tick',function(msg)
-if msg.From~=Owner then
-return fail(msg,'Tick-Error','only the owner may tick')
+Handlers.add('Tick','Tick',function(D)
+if D.From~=Owner then
+return o(D,'Tick-Error','only the owner may tick')
 end
-local result=systems.tick(Arena)
-msg.reply({Action='Ticked',Tick=tostring(result.tick),Healed=tostring(result.healed)})
+local E=d.tick(Arena)
+D.reply({Action='Ticked',Tick=tostring(E.tick),Healed=tostring(E.healed)})
 end)
 
-Handlers.add('State','State',function(msg)
-local players={}
-for _,id in ipairs(ecs.query(Arena.world,'player'))do
-players[#players+1]=view_player(id)
+Handlers.add('State','State',function(F)
+local G={}
+for H,I in ipairs(b.query(Arena.world,'player'))do
+G[#G+1]=h(I)
 end
-msg.reply({
+F.reply({
 Action='State',
-Data=json.encode({
-tick=Arena.tick,version=Arena.version,players=players,
-entities=Arena.world.count,components=ecs.counts(Arena.world),
-size={w=config.WIDTH,h=config.HEIGHT},
+Data=a.encode({
+tick=Arena.tick,version=Arena.version,players=G,
+entities=Arena.world.count,components=b.counts(Arena.world),
+size={w=e.WIDTH,h=e.HEIGHT},
 }),
 })
 end)
 
-Handlers.add('Ping','Ping',function(msg)
-msg.reply({Action='Pong',Data='pong'})
+Handlers.add('Ping','Ping',function(J)
+J.reply({Action='Pong',Data='pong'})
 end)
 end
 require("main")

@@ -60,6 +60,23 @@ end
 while true do break; hits = hits + 100 end
 log('break', hits, 'tick`s')
 
+-- scoping the renamer must respect: repeat-until sees body locals, `local x = x`
+-- reads the outer x, closures capture each loop iteration's variable
+local n, seen = 0, {}
+repeat
+  local step = n + 1
+  n = step
+until step >= 3
+local value = 10
+do
+  local value = value + 1
+  seen[#seen + 1] = value
+end
+local fns = {}
+for k = 1, 3 do fns[k] = function() return k * value end end
+for _, f in ipairs(fns) do seen[#seen + 1] = f() end
+log('scopes', n, table.concat(seen, ','))
+
 log('main:end', a.name, b.name)
 
 Handlers.add('Trace', 'Trace', function(m) m.reply({ Data = table.concat(Trace, '\n') }) end)
