@@ -4,9 +4,10 @@
 //! statement's initialisers, a `local function` before its body, parameters
 //! and loop variables inside the body only, and `repeat ... until` keeping the
 //! body's locals visible in its condition — and resolves every name to its
-//! binding or to a global. Each binding then gets its own short name, distinct
-//! from every other in the module, from every keyword, and from every global
-//! the module uses, so no renamed local can shadow or capture anything. Names
+//! binding or to a global. A binding is renamed only when that saves bytes;
+//! its new name is distinct from every other new name in the module, from
+//! every keyword, every global the module uses and every local name as
+//! written, so no renamed or kept local can shadow or capture anything. Names
 //! that change meaning when renamed (`_ENV`, and `self`, which methods declare
 //! implicitly) are never bound to new names.
 
@@ -30,16 +31,25 @@ pub(crate) fn plan(ast: &full_moon::ast::Ast) -> HashMap<usize, String> {
     let mut r = Resolver::default();
     r.scopes.push(HashMap::new());
     r.visit_ast(ast);
+    // New names avoid keywords, globals and every local name as written, so a
+    // local may also keep its own name: nothing can collide either way.
     let mut taken: BTreeSet<String> = r.globals.clone();
     taken.extend(KEYWORDS.iter().map(|k| (*k).to_owned()));
     taken.extend(["self", "_ENV"].map(str::to_owned));
+    taken.extend(r.bindings.iter().map(|b| b.name.clone()));
     let mut names = ShortNames::default();
     let mut renamed = HashMap::new();
     for binding in &r.bindings {
         if binding.keep {
             continue;
         }
-        let new = names.next_free(&taken);
+        // Rename only when it saves bytes; otherwise the name is used up for nothing.
+        let mut probe = ShortNames { n: names.n };
+        let new = probe.next_free(&taken);
+        if new.len() >= binding.name.len() {
+            continue;
+        }
+        names = probe;
         taken.insert(new.clone());
         for &at in &binding.sites {
             renamed.insert(at, new.clone());
@@ -77,6 +87,8 @@ impl ShortNames {
 }
 
 struct Binding {
+    /// The name as written.
+    name: String,
     /// Byte offsets of the declaration and every reference.
     sites: Vec<usize>,
     /// Never renamed (`_ENV`, `self`).
@@ -113,7 +125,7 @@ impl Resolver {
         let n = name(token);
         let keep = n == "_ENV" || n == "self";
         let id = self.bindings.len();
-        self.bindings.push(Binding { sites: vec![at], keep });
+        self.bindings.push(Binding { name: n.clone(), sites: vec![at], keep });
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(n, id);
         }
@@ -224,26 +236,28 @@ mod tests {
 
     #[test]
     fn table_of_renames() {
+        // Locals are renamed only to something shorter; one-letter names stay.
         let cases = [
             ("local count = 1\nreturn count + 1", "local a=1\nreturn a+1"),
-            ("local x = 1\nlocal x = x + 1\nreturn x", "local a=1\nlocal b=a+1\nreturn b"),
+            ("local x = 1\nlocal x = x + 1\nreturn x", "local x=1\nlocal x=x+1\nreturn x"),
             (
                 "local function fact(n) if n < 2 then return 1 end return n * fact(n - 1) end",
-                "local function a(b)if b<2 then return 1 end return b*a(b-1)end",
+                "local function a(n)if n<2 then return 1 end return n*a(n-1)end",
             ),
             ("for index = 1, limit do total = total + index end", "for a=1,limit do total=total+a end"),
             (
                 "local t = {}\nfunction t.run(self) return self end",
-                "local a={}\nfunction a.run(self)return self end",
+                "local t={}\nfunction t.run(self)return self end",
             ),
-            ("local a, b = print, a", "local b,c=print,a"),
+            ("local a, b = print, a", "local a,b=print,a"),
             (
                 "local i = 0 repeat local done = i > 3 i = i + 1 until done",
-                "local a=0 repeat local b=a>3 a=a+1 until b",
+                "local i=0 repeat local a=i>3 i=i+1 until a",
             ),
             ("local _ENV = { print = print }", "local _ENV={print=print}"),
-            ("local M = {} function M:go() return self end", "local a={}function a:go()return self end"),
-            ("local s = 'local x' local x = s", "local a='local x'local b=a"),
+            ("local M = {} function M:go() return self end", "local M={}function M:go()return self end"),
+            ("local s = 'local x' local x = s", "local s='local x'local x=s"),
+            ("local long_name, a = 1, 2 return long_name + a", "local b,a=1,2 return b+a"),
         ];
         for (src, expected) in cases {
             assert_eq!(renamed(src), expected, "{src}");

@@ -16,7 +16,7 @@ fn a_runtime_error_in_a_minified_module_maps_back_to_its_file_and_line() {
     let built = bundle(&project, &BundleOptions::new("main").minify(true)).unwrap();
     assert!(
         // Minified and renamed, lines kept.
-        built.code.contains("function a.go(b)\nerror('kaboom: '..b)\nend"),
+        built.code.contains("function M.go(a)\nerror('kaboom: '..a)\nend"),
         "minified: {}",
         built.code
     );

@@ -5,23 +5,23 @@ package.preload["arena.components"] = function(...)
 
 local a={}
 
-function a.position(b,c)
-assert(math.type(b)=='integer'and math.type(c)=='integer','position: integer x and y expected')
-return{x=b,y=c}
+function a.position(x,y)
+assert(math.type(x)=='integer'and math.type(y)=='integer','position: integer x and y expected')
+return{x=x,y=y}
 end
 
-function a.health(d,e)
-assert(math.type(d)=='integer'and math.type(e)=='integer'and d<=e,'health: hp <= max expected')
-return{hp=d,max=e}
+function a.health(b,c)
+assert(math.type(b)=='integer'and math.type(c)=='integer'and b<=c,'health: hp <= max expected')
+return{hp=b,max=c}
 end
 
-function a.player(f,g)
-assert(type(f)=='string'and#f>0,'player: wallet expected')
-return{wallet=f,name=g or f:sub(1,8)}
+function a.player(d,e)
+assert(type(d)=='string'and#d>0,'player: wallet expected')
+return{wallet=d,name=e or d:sub(1,8)}
 end
 
-function a.score(h)
-return{points=h or 0,hits=0,knockouts=0}
+function a.score(f)
+return{points=f or 0,hits=0,knockouts=0}
 end
 
 
@@ -83,67 +83,67 @@ f.count=f.count+1
 return h
 end
 
-function a.is_alive(i,j)
-return i.alive[j]==true
+function a.is_alive(j,k)
+return j.alive[k]==true
 end
 
-function a.despawn(k,l)
-if not k.alive[l]then return false end
-k.alive[l]=nil
-for m,n in pairs(k.stores)do n[l]=nil end
-local o=a.slot(l)
-k.generations[o]=k.generations[o]+1
-table.insert(k.free,o)
-k.count=k.count-1
+function a.despawn(l,m)
+if not l.alive[m]then return false end
+l.alive[m]=nil
+for _,o in pairs(l.stores)do o[m]=nil end
+local p=a.slot(m)
+l.generations[p]=l.generations[p]+1
+table.insert(l.free,p)
+l.count=l.count-1
 return true
 end
 
-function a.set(p,q,r,s)
-assert(p.alive[q],'ecs.set: entity '..tostring(q)..' is not alive')
-local t=p.stores[r]
-if not t then
-t={}
-p.stores[r]=t
+function a.set(q,r,s,t)
+assert(q.alive[r],'ecs.set: entity '..tostring(r)..' is not alive')
+local u=q.stores[s]
+if not u then
+u={}
+q.stores[s]=u
 end
-t[q]=s
-return s
-end
-
-function a.get(u,v,w)
-local x=u.stores[w]
-return x and x[v]
+u[r]=t
+return t
 end
 
-function a.remove(y,z,A)
-local B=y.stores[A]
-if B then B[z]=nil end
+function a.get(v,w,x)
+local y=v.stores[x]
+return y and y[w]
+end
+
+function a.remove(z,A,B)
+local C=z.stores[B]
+if C then C[A]=nil end
 end
 
 
-function a.query(C,...)
-local D={...}
-local E=C.stores[D[1]]
-local F={}
-if not E then return F end
-for G in pairs(E)do
-local H=true
-for I=2,#D do
-local J=C.stores[D[I]]
-if not(J and J[G]~=nil)then H=false;break end
+function a.query(D,...)
+local E={...}
+local F=D.stores[E[1]]
+local G={}
+if not F then return G end
+for H in pairs(F)do
+local I=true
+for i=2,#E do
+local J=D.stores[E[i]]
+if not(J and J[H]~=nil)then I=false;break end
 end
-if H then F[#F+1]=G end
+if I then G[#G+1]=H end
 end
-table.sort(F)
-return F
+table.sort(G)
+return G
 end
 
 
 function a.counts(K)
 local L={}
 for M,N in pairs(K.stores)do
-local O=0
-for P in pairs(N)do O=O+1 end
-L[M]=O
+local n=0
+for _ in pairs(N)do n=n+1 end
+L[M]=n
 end
 return L
 end
@@ -160,78 +160,78 @@ local c=require('arena.config')
 
 local d={}
 
-local function e(f,g,h)
-for i,j in ipairs(a.query(f,'position','player'))do
-local k=a.get(f,j,'position')
-if k.x==g and k.y==h then return j end
+local function e(f,x,y)
+for _,g in ipairs(a.query(f,'position','player'))do
+local p=a.get(f,g,'position')
+if p.x==x and p.y==y then return g end
 end
 return nil
 end
 d.occupant=e
 
 
-function d.spawn_point(l,m)
-local n=c.WIDTH*c.HEIGHT
-for o=0,n-1 do
-local p=((m-1)*37+o*7)%n
-local q,r=p%c.WIDTH+1,p//c.WIDTH+1
-if not e(l,q,r)then return q,r end
+function d.spawn_point(i,n)
+local j=c.WIDTH*c.HEIGHT
+for k=0,j-1 do
+local l=((n-1)*37+k*7)%j
+local x,y=l%c.WIDTH+1,l//c.WIDTH+1
+if not e(i,x,y)then return x,y end
 end
 return nil
 end
 
 
 
-function d.move(s,t,u)
-local v=b.DIRECTIONS[u]
-assert(v,'unknown direction')
-local w=a.get(s,t,'position')
-local x,y=w.x+v.dx,w.y+v.dy
+function d.move(m,o,q)
+local r=b.DIRECTIONS[q]
+assert(r,'unknown direction')
+local s=a.get(m,o,'position')
+local x,y=s.x+r.dx,s.y+r.dy
 if x<1 or y<1 or x>c.WIDTH or y>c.HEIGHT then
 return'blocked'
 end
-local z=e(s,x,y)
-if z then
-local A=a.get(s,z,'health')
-local B=a.get(s,t,'score')
-A.hp=A.hp-1
-B.hits=B.hits+1
-B.points=B.points+c.HIT_POINTS
-if A.hp<=0 then
-B.knockouts=B.knockouts+1
-B.points=B.points+c.KO_POINTS
+local t=e(m,x,y)
+if t then
+local u=a.get(m,t,'health')
+local v=a.get(m,o,'score')
+u.hp=u.hp-1
+v.hits=v.hits+1
+v.points=v.points+c.HIT_POINTS
+if u.hp<=0 then
+v.knockouts=v.knockouts+1
+v.points=v.points+c.KO_POINTS
 
-local C,D=d.spawn_point(s,z)
-local E=a.get(s,z,'position')
-if C then E.x,E.y=C,D end
-A.hp=A.max
-return'knockout',z
+local w,z=d.spawn_point(m,t)
+local A=a.get(m,t,'position')
+if w then A.x,A.y=w,z end
+u.hp=u.max
+return'knockout',t
 end
-return'hit',z
+return'hit',t
 end
-w.x,w.y=x,y
+s.x,s.y=x,y
 return'moved'
 end
 
 
-function d.regenerate(F,G)
-if G%c.REGEN_EVERY~=0 then return 0 end
-local H=0
-for I,J in ipairs(a.query(F,'health'))do
-local K=a.get(F,J,'health')
-if K.hp<K.max then
-K.hp=K.hp+1
-H=H+1
+function d.regenerate(B,C)
+if C%c.REGEN_EVERY~=0 then return 0 end
+local D=0
+for _,E in ipairs(a.query(B,'health'))do
+local h=a.get(B,E,'health')
+if h.hp<h.max then
+h.hp=h.hp+1
+D=D+1
 end
 end
-return H
+return D
 end
 
 
-function d.tick(L)
-L.tick=L.tick+1
-local M=d.regenerate(L.world,L.tick)
-return{tick=L.tick,healed=M}
+function d.tick(F)
+F.tick=F.tick+1
+local G=d.regenerate(F.world,F.tick)
+return{tick=F.tick,healed=G}
 end
 
 return d
@@ -255,76 +255,76 @@ local function f(g)
 return Arena.players[g]
 end
 
-local function h(i)
-local j=Arena.world
-local k,l,m,n=b.get(j,i,'position'),b.get(j,i,'health'),b.get(j,i,'score'),b.get(j,i,'player')
-return{id=i,name=n.name,wallet=n.wallet,x=k.x,y=k.y,hp=l.hp,points=m.points}
+local function i(j)
+local w=Arena.world
+local p,h,s,k=b.get(w,j,'position'),b.get(w,j,'health'),b.get(w,j,'score'),b.get(w,j,'player')
+return{id=j,name=k.name,wallet=k.wallet,x=p.x,y=p.y,hp=h.hp,points=s.points}
 end
 
-local function o(p,q,r)
-p.reply({Action=q,Error=r,Data=r})
+local function l(m,n,o)
+m.reply({Action=n,Error=o,Data=o})
 end
 
-Handlers.add('Join','Join',function(s)
-if f(s.From)then
-return o(s,'Join-Error','already joined')
+Handlers.add('Join','Join',function(q)
+if f(q.From)then
+return l(q,'Join-Error','already joined')
 end
 if Arena.joined>=e.MAX_PLAYERS then
-return o(s,'Join-Error','arena is full')
+return l(q,'Join-Error','arena is full')
 end
-local t=Arena.world
-local u,v=d.spawn_point(t,Arena.joined+1)
-if not u then return o(s,'Join-Error','no free spawn point')end
-local w=b.spawn(t)
-b.set(t,w,'player',c.player(s.From,s.Name))
-b.set(t,w,'position',c.position(u,v))
-b.set(t,w,'health',c.health(e.START_HP,e.MAX_HP))
-b.set(t,w,'score',c.score())
-Arena.players[s.From]=w
+local w=Arena.world
+local x,y=d.spawn_point(w,Arena.joined+1)
+if not x then return l(q,'Join-Error','no free spawn point')end
+local r=b.spawn(w)
+b.set(w,r,'player',c.player(q.From,q.Name))
+b.set(w,r,'position',c.position(x,y))
+b.set(w,r,'health',c.health(e.START_HP,e.MAX_HP))
+b.set(w,r,'score',c.score())
+Arena.players[q.From]=r
 Arena.joined=Arena.joined+1
-s.reply({Action='Joined',Entity=tostring(w),X=tostring(u),Y=tostring(v)})
+q.reply({Action='Joined',Entity=tostring(r),X=tostring(x),Y=tostring(y)})
 end)
 
-Handlers.add('Move','Move',function(x)
-local y=f(x.From)
-if not y then return o(x,'Move-Error','not joined')end
-local z=x.Direction
-if not c.DIRECTIONS[z]then
-return o(x,'Move-Error','invalid direction '..tostring(z)..' (use N, S, E or W)')
+Handlers.add('Move','Move',function(t)
+local u=f(t.From)
+if not u then return l(t,'Move-Error','not joined')end
+local v=t.Direction
+if not c.DIRECTIONS[v]then
+return l(t,'Move-Error','invalid direction '..tostring(v)..' (use N, S, E or W)')
 end
-local A,B=d.move(Arena.world,y,z)
-local C=b.get(Arena.world,y,'position')
-x.reply({
-Action='Moved',Outcome=A,X=tostring(C.x),Y=tostring(C.y),
-Victim=B and tostring(B)or nil,
+local z,A=d.move(Arena.world,u,v)
+local B=b.get(Arena.world,u,'position')
+t.reply({
+Action='Moved',Outcome=z,X=tostring(B.x),Y=tostring(B.y),
+Victim=A and tostring(A)or nil,
 })
 end)
 
-Handlers.add('Tick','Tick',function(D)
-if D.From~=Owner then
-return o(D,'Tick-Error','only the owner may tick')
+Handlers.add('Tick','Tick',function(C)
+if C.From~=Owner then
+return l(C,'Tick-Error','only the owner may tick')
 end
-local E=d.tick(Arena)
-D.reply({Action='Ticked',Tick=tostring(E.tick),Healed=tostring(E.healed)})
+local D=d.tick(Arena)
+C.reply({Action='Ticked',Tick=tostring(D.tick),Healed=tostring(D.healed)})
 end)
 
-Handlers.add('State','State',function(F)
-local G={}
-for H,I in ipairs(b.query(Arena.world,'player'))do
-G[#G+1]=h(I)
+Handlers.add('State','State',function(E)
+local F={}
+for _,G in ipairs(b.query(Arena.world,'player'))do
+F[#F+1]=i(G)
 end
-F.reply({
+E.reply({
 Action='State',
 Data=a.encode({
-tick=Arena.tick,version=Arena.version,players=G,
+tick=Arena.tick,version=Arena.version,players=F,
 entities=Arena.world.count,components=b.counts(Arena.world),
 size={w=e.WIDTH,h=e.HEIGHT},
 }),
 })
 end)
 
-Handlers.add('Ping','Ping',function(J)
-J.reply({Action='Pong',Data='pong'})
+Handlers.add('Ping','Ping',function(H)
+H.reply({Action='Pong',Data='pong'})
 end)
 end
 require("main")
