@@ -94,7 +94,7 @@ impl Writer<'_> {
         let (start, end) = (t.token().start_position().bytes(), t.token().end_position().bytes());
         let text = match self.renames.get(&start) {
             Some(new) => new.clone(),
-            None => self.text.get(start..end).unwrap_or_default().to_owned(),
+            None => shortest_quotes(self.text.get(start..end).unwrap_or_default()),
         };
         if let Some(first) = text.chars().next() {
             if let Some(prev) = self.prev
@@ -111,6 +111,54 @@ impl Writer<'_> {
             self.newlines_of(trivia);
         }
     }
+}
+
+/// A quoted string written with whichever quote needs fewer escapes:
+/// `"say \"hi\""` becomes `'say "hi"'`. Other tokens pass through unchanged.
+fn shortest_quotes(token: &str) -> String {
+    let (q, other) = match token.as_bytes() {
+        [b'"', .., b'"'] if token.len() >= 2 => ('"', '\''),
+        [b'\'', .., b'\''] if token.len() >= 2 => ('\'', '"'),
+        _ => return token.to_owned(),
+    };
+    let body = &token[1..token.len() - 1];
+    // Walk escapes as pairs, so `\\"` (an escaped backslash, then a quote) is read right.
+    let (mut escaped_q, mut bare_other) = (0usize, 0usize);
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if chars.next() == Some(q) {
+                escaped_q += 1;
+            }
+        } else if c == other {
+            bare_other += 1;
+        }
+    }
+    if bare_other >= escaped_q {
+        return token.to_owned();
+    }
+    let mut out = String::with_capacity(token.len());
+    out.push(other);
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(n) if n == q => out.push(q),
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            if c == other {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out.push(other);
+    out
 }
 
 fn word(c: char) -> bool {
@@ -159,6 +207,11 @@ mod tests {
             ("goto  done\n::done::", "goto done\n::done::"),
             ("local a = 0x10 + 1e3 + 2 // 3", "local a=0x10+1e3+2//3"),
             ("-- only a comment", ""),
+            (r#"local s = "say \"hi\"""#, r#"local s='say "hi"'"#),
+            (r#"local s = 'it\'s'"#, r#"local s="it's""#),
+            (r#"local s = "it's \"x\" and \"y\"""#, r#"local s='it\'s "x" and "y"'"#),
+            (r#"local s = "a\\" .. "b""#, r#"local s="a\\".."b""#),
+            (r#"local s = "plain""#, r#"local s="plain""#),
             ("local s = 'a `b` c'", "local s='a `b` c'"),
             ("while x do break  f() end", "while x do break f()end"),
             ("while x do do break end end", "while x do do break end end"),
