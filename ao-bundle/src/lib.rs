@@ -45,13 +45,14 @@
 //!
 //! - [`BundleOptions::minify`] strips comments and whitespace, writing each
 //!   token with only the separators Lua needs (`a- -b`, `1 ..x`, `t[ [[k]]]`),
-//!   renames locals to short names that can neither shadow nor capture
-//!   anything, and keeps every newline, so errors still map to the right lines.
+//!   renames locals to shorter names that can neither shadow nor capture
+//!   anything, writes each string with the quote that needs fewer escapes, and
+//!   keeps every newline, so errors still map to the right lines.
 //! - Statements after a `break` are removed, and Lua 5.3's statements after
 //!   `break` are accepted (the parser underneath only knew 5.1's rule).
 //!
-//! Not yet: removing unused locals and local functions, normalising string
-//! quotes, and column-exact maps (see the project's issue list).
+//! Not yet: removing unused locals and local functions, and column-exact maps
+//! (see the project's issue list).
 //!
 //! # Example
 //!
