@@ -8,29 +8,57 @@ use ao_bundle::{
     BundleOptions, Bundler, Config, FsLoader, Manifest, bundle, size_report, validate, verify, write_atomic,
 };
 
-/// What `ao-ops bundle` is asked to do.
-#[derive(Debug, Clone)]
+/// What `ao-ops bundle` is asked to do (its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct BundleArgs {
-    /// Project root.
+    /// Build the targets of this TOML config instead (see ao-bundle's `Config`).
+    #[arg(long, conflicts_with_all = ["entries", "out"])]
+    pub config: Option<PathBuf>,
+    /// With --config: only this target (repeatable).
+    #[arg(long = "target", requires = "config")]
+    pub targets: Vec<String>,
+    /// With --config: write here instead of the config's `out_dir`.
+    #[arg(long, requires = "config")]
+    pub out_dir: Option<PathBuf>,
+    /// Project root: module names resolve from here.
+    #[arg(long, default_value = ".")]
     pub root: PathBuf,
-    /// Entry modules.
+    /// Entry module (repeat for several; they run in order).
+    #[arg(long = "entry", required_unless_present = "config")]
     pub entries: Vec<String>,
-    /// Where to write the bundle; the line map and manifest go beside it.
-    pub out: PathBuf,
-    /// Extra runtime-provided module names.
+    /// Output file; the line map and manifest go beside it.
+    #[arg(long, required_unless_present = "config")]
+    pub out: Option<PathBuf>,
+    /// A module the runtime provides, besides aos's own (repeatable).
+    #[arg(long = "external")]
     pub externals: Vec<String>,
-    /// Refuse computed requires.
+    /// Refuse computed `require(expr)`.
+    #[arg(long)]
     pub strict: bool,
-    /// Constants to apply.
+    /// A constant, `NAME=VALUE` (`true`, `false`, an integer, or text); `if`s it
+    /// decides are folded away (repeatable).
+    #[arg(long = "define", value_parser = parse_define)]
     pub defines: Vec<(String, ao_bundle::Define)>,
-    /// Strip comments and whitespace.
+    /// Strip comments and whitespace and shorten locals (lines are kept, so error lines still map).
+    #[arg(long)]
     pub minify: bool,
     /// Size limit in bytes.
+    #[arg(long, default_value_t = ao_bundle::DEFAULT_SIZE_LIMIT)]
     pub limit: usize,
-    /// Handlers the bundle must register.
+    /// A handler the bundle must register (repeatable).
+    #[arg(long = "handler")]
     pub handlers: Vec<String>,
     /// Print the report as JSON.
+    #[arg(long)]
     pub json: bool,
+}
+
+/// Runs `ao-ops bundle`: the targets of a config, or one bundle.
+pub fn run(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    match &args.config {
+        Some(config) => run_targets(config, &args.targets, args.out_dir.as_deref(), out),
+        None => run_bundle(args, out),
+    }
 }
 
 /// Parses `NAME=VALUE`: `true`/`false`, an integer, or text (quotes optional).
@@ -77,10 +105,11 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     let handlers: Vec<&str> = args.handlers.iter().map(String::as_str).collect();
     let validation = validate(&built, args.limit, &handlers)?;
 
-    let map_path = sibling(&args.out, ".map.json");
-    let manifest_path = sibling(&args.out, ".manifest.json");
-    let manifest = Manifest::new(&built, &options, &args.out.to_string_lossy());
-    write_atomic(&args.out, built.code.as_bytes())?;
+    let out_path = args.out.as_deref().context("--out is needed without --config")?;
+    let map_path = sibling(out_path, ".map.json");
+    let manifest_path = sibling(out_path, ".manifest.json");
+    let manifest = Manifest::new(&built, &options, &out_path.to_string_lossy());
+    write_atomic(out_path, built.code.as_bytes())?;
     write_atomic(&map_path, built.line_map.to_json().as_bytes())?;
     write_atomic(&manifest_path, manifest.to_json().as_bytes())?;
 
@@ -88,7 +117,7 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     if args.json {
         let report = serde_json::json!({
             "size": serde_json::from_str::<serde_json::Value>(&size.to_json())?,
-            "bundle": args.out, "bytes": validation.bytes, "limit": validation.limit,
+            "bundle": out_path, "bytes": validation.bytes, "limit": validation.limit,
             "modules": built.modules.iter().map(|m| serde_json::json!({
                 "name": m.name, "path": m.path, "bytes": m.bytes, "aliases": m.aliases,
                 "requires": m.requires, "entry": m.entry, "blake3": m.blake3,
@@ -105,7 +134,7 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
         out,
         "bundled {} modules into {} ({} bytes, limit {})",
         built.modules.len(),
-        args.out.display(),
+        out_path.display(),
         validation.bytes,
         validation.limit
     )?;
