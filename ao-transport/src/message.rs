@@ -119,12 +119,32 @@ fn check_anchor(anchor: Option<&str>) -> Result<(), ValidationError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawMessage")]
 pub struct Message {
     target: ProcessId,
     tags: Vec<Tag>,
     #[serde(with = "data_serde")]
     data: Vec<u8>,
     anchor: Option<String>,
+}
+
+/// A decoded message before the checks of [`MessageBuilder::build`], which decoding
+/// goes through too: tag count and anchor length are limits of the list, not of one tag.
+#[derive(Deserialize)]
+struct RawMessage {
+    target: ProcessId,
+    tags: Vec<RawTag>,
+    #[serde(with = "data_serde")]
+    data: Vec<u8>,
+    anchor: Option<String>,
+}
+
+impl TryFrom<RawMessage> for Message {
+    type Error = ValidationError;
+    fn try_from(raw: RawMessage) -> Result<Self, ValidationError> {
+        let tags = raw.tags.into_iter().map(|t| (t.name, t.value)).collect();
+        MessageBuilder { target: raw.target, tags, data: raw.data, anchor: raw.anchor }.build()
+    }
 }
 
 impl Message {
@@ -232,12 +252,31 @@ fn build_tags(raw: Vec<(String, String)>) -> Result<Vec<Tag>, ValidationError> {
 
 /// A request to spawn a new process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawSpawnRequest")]
 pub struct SpawnRequest {
     module: ModuleId,
     scheduler: crate::Address,
     tags: Vec<Tag>,
     #[serde(with = "data_serde")]
     data: Vec<u8>,
+}
+
+/// A decoded spawn request before the tag-list checks of [`SpawnRequest::new`].
+#[derive(Deserialize)]
+struct RawSpawnRequest {
+    module: ModuleId,
+    scheduler: crate::Address,
+    tags: Vec<RawTag>,
+    #[serde(with = "data_serde")]
+    data: Vec<u8>,
+}
+
+impl TryFrom<RawSpawnRequest> for SpawnRequest {
+    type Error = ValidationError;
+    fn try_from(raw: RawSpawnRequest) -> Result<Self, ValidationError> {
+        let tags = build_tags(raw.tags.into_iter().map(|t| (t.name, t.value)).collect())?;
+        Ok(Self { module: raw.module, scheduler: raw.scheduler, tags, data: raw.data })
+    }
 }
 
 impl SpawnRequest {

@@ -220,12 +220,17 @@ impl Backoff {
         }
         if let Some(deadline) = self.policy.deadline {
             let elapsed = now.saturating_sub(self.started);
-            if elapsed + delay >= deadline {
+            // Saturating: a huge Retry-After from the remote end must give up, not panic.
+            if elapsed.saturating_add(delay) >= deadline {
                 return Err(GiveUp::Deadline);
             }
         }
         self.attempts += 1;
-        self.base = self.base.mul_f64(self.policy.multiplier.max(1.0)).min(self.policy.max_delay);
+        // Growth past what a Duration holds (a huge or infinite multiplier, an
+        // uncapped `max_delay`) stays at the cap instead of panicking in `mul_f64`.
+        let grown = self.base.as_secs_f64() * self.policy.multiplier.max(1.0);
+        self.base =
+            Duration::try_from_secs_f64(grown).unwrap_or(self.policy.max_delay).min(self.policy.max_delay);
         Ok(delay)
     }
 }
