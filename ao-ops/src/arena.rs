@@ -1,8 +1,9 @@
 //! The arena example game, embedded, and its loader.
 //!
-//! Until ao-bundle exists the arena is loaded the way a developer would by
-//! hand: one `Eval` per module, in dependency order, each registering its
-//! module in `package.loaded` so the entry's `require`s find it. Re-running the
+//! This loader works the way a developer would by hand, without a bundle:
+//! one `Eval` per module, in dependency order, each registering its module in
+//! `package.loaded` so the entry's `require`s find it. (`ao-ops bundle` is the
+//! other way: one source for the whole game.) Re-running the
 //! load replaces the modules' code and keeps the game state (hot reload).
 
 use anyhow::{Context, bail};

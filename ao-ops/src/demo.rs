@@ -30,15 +30,30 @@ impl<W: Write> Demo<'_, W> {
         action: &str,
         tags: &[(&str, &str)],
     ) -> anyhow::Result<EvalResult> {
+        self.send_data(who, action, tags, "")
+    }
+
+    /// [`send`](Self::send) with `data` as the message's data (its size is printed).
+    fn send_data(
+        &mut self,
+        who: Option<&Player>,
+        action: &str,
+        tags: &[(&str, &str)],
+        data: &str,
+    ) -> anyhow::Result<EvalResult> {
         let msg = tags
             .iter()
             .fold(Message::builder(self.pid.clone()).tag("Action", action), |b, (n, v)| b.tag(*n, *v))
+            .data(data)
             .build()?;
         let (name, result) = match who {
             Some(p) => (p.name, self.ao.call_as(&p.wallet, msg)?.1),
             None => ("owner", self.ao.call(msg)?.1),
         };
-        let shown: Vec<String> = tags.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let mut shown: Vec<String> = tags.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        if !data.is_empty() {
+            shown.push(format!("({} bytes of data)", data.len()));
+        }
         let sent = format!("{action} {}", shown.join(" "));
         writeln!(self.out, "  [{name:>5}] {:<20} -> {}", sent.trim_end(), describe(&result))?;
         Ok(result)
@@ -166,9 +181,22 @@ pub fn run(seed: u64, out: &mut impl Write) -> anyhow::Result<()> {
         )?;
     }
 
-    writeln!(demo.out, "\nsecurity:")?;
-    let r = demo.send(Some(bob), "Eval", &[])?;
+    writeln!(demo.out, "\nsecurity (bob tries to Eval Lua that gives him 1000 points):")?;
+    let cheat = format!(
+        "require('arena.ecs').get(Arena.world, Arena.players['{}'], 'score').points = 1000",
+        bob.wallet
+    );
+    let hash_before = ao.state_hash(&pid)?;
+    let r = demo.send_data(Some(bob), "Eval", &[], &cheat)?;
     ensure!(r.error.as_deref().is_some_and(|e| e.contains("unauthorized")), "bob's Eval must be refused");
+    ensure!(ao.state_hash(&pid)? == hash_before, "a refused Eval must not change the process state");
+    let after_cheat = state_of_quiet(&mut demo)?;
+    ensure!(after_cheat["players"] == state["players"], "a refused Eval must not change the players");
+    writeln!(
+        demo.out,
+        "  the process state hash is unchanged; bob's points are still {}",
+        points(&after_cheat, "bob")?
+    )?;
 
     writeln!(demo.out, "\nhot reload:")?;
     crate::arena::load(&ao, &pid)?;
@@ -187,7 +215,11 @@ pub fn run(seed: u64, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(demo.out, "\nsummary:")?;
     writeln!(demo.out, "  processes:               {}", ao.processes().len())?;
     writeln!(demo.out, "  messages evaluated:      {} ({} with errors)", stats.messages, stats.errors)?;
-    writeln!(demo.out, "  dry runs:                {} (bob was steered by dry-run States)", stats.dry_runs)?;
+    writeln!(
+        demo.out,
+        "  dry runs:                {} (State previews that changed nothing)",
+        stats.dry_runs
+    )?;
     writeln!(demo.out, "  handlers:                {}", info.handlers.join(", "))?;
     writeln!(demo.out, "  lua memory:              {} KiB", info.memory_bytes / 1024)?;
     writeln!(demo.out, "  unauthorized Evals:      {}", info.unauthorized_evals)?;
@@ -212,13 +244,23 @@ fn state_of_quiet<W: Write>(demo: &mut Demo<'_, W>) -> anyhow::Result<serde_json
     serde_json::from_slice(data).context("State reply is not JSON")
 }
 
-/// A player's position in a State reply.
-fn find(state: &serde_json::Value, name: &str) -> anyhow::Result<(i64, i64)> {
-    let p = state["players"]
+/// A player's entry in a State reply.
+fn player<'a>(state: &'a serde_json::Value, name: &str) -> anyhow::Result<&'a serde_json::Value> {
+    state["players"]
         .as_array()
         .and_then(|ps| ps.iter().find(|p| p["name"] == name))
-        .with_context(|| format!("{name} is not in the state"))?;
+        .with_context(|| format!("{name} is not in the state"))
+}
+
+/// A player's position in a State reply.
+fn find(state: &serde_json::Value, name: &str) -> anyhow::Result<(i64, i64)> {
+    let p = player(state, name)?;
     Ok((p["x"].as_i64().unwrap_or_default(), p["y"].as_i64().unwrap_or_default()))
+}
+
+/// A player's points in a State reply.
+fn points(state: &serde_json::Value, name: &str) -> anyhow::Result<i64> {
+    player(state, name)?["points"].as_i64().with_context(|| format!("{name} has no points in the state"))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -182,3 +182,25 @@ fn hot_reload_keeps_the_world_and_takes_new_code() {
     let handlers = ao.process_info(&pid).unwrap().handlers;
     assert_eq!(handlers.iter().filter(|h| *h == "Ping").count(), 1, "replaced in place: {handlers:?}");
 }
+
+#[test]
+fn only_the_owner_may_eval_code_into_the_arena() {
+    let (ao, pid) = setup();
+    let player = wallet(1);
+    send(&ao, &pid, &player, "Join", &[]);
+    let cheat =
+        format!("require('arena.ecs').get(Arena.world, Arena.players['{player}'], 'score').points = 1000");
+    let eval = Message::builder(pid.clone()).tag("Action", "Eval").data(cheat.as_str()).build().unwrap();
+
+    let before = ao.state_hash(&pid).unwrap();
+    let (_, r) = ao.call_as(&player, eval.clone()).unwrap();
+    assert!(r.error.as_deref().is_some_and(|e| e.starts_with("unauthorized")), "{:?}", r.error);
+    assert_eq!(ao.state_hash(&pid).unwrap(), before, "a refused Eval changes nothing");
+    assert_eq!(state(&ao, &pid)["players"][0]["points"], 0);
+    assert_eq!(ao.process_info(&pid).unwrap().unauthorized_evals, 1);
+
+    // The same code from the owner runs: the refusal above was about who sent it.
+    let (_, r) = ao.call(eval).unwrap();
+    assert!(r.is_ok(), "{:?}", r.error);
+    assert_eq!(state(&ao, &pid)["players"][0]["points"], 1000);
+}

@@ -17,6 +17,7 @@ fn demo_plays_the_arena_and_reports_real_results() {
         "-> Tick-Error Error=only the owner may tick",
         "dry-run State matches the real State, and changed nothing",
         "error: unauthorized: Eval from",
+        "the process state hash is unchanged; bob's points are still 1",
         "reloaded 5 modules; the world kept its 3 players",
         "unauthorized Evals:      1",
     ] {
