@@ -78,16 +78,24 @@ fn percent(part: usize, whole: usize) -> f64 {
 pub fn size_report(bundle: &Bundle) -> SizeReport {
     let lines: Vec<&str> = bundle.code.split_inclusive('\n').collect();
     let total = bundle.code.len();
-    let mut modules: Vec<ModuleSize> = Vec::new();
-    let mut module_bytes = 0;
+    // A module may map through several runs (minification drops empty lines).
+    let mut texts: Vec<(&str, String)> = Vec::new();
     for seg in &bundle.line_map.segments {
         let text: String = lines.iter().skip(seg.bundle_line - 1).take(seg.lines).copied().collect();
-        let module = bundle.modules.iter().find(|m| m.path == seg.file);
+        match texts.iter_mut().find(|(f, _)| *f == seg.file) {
+            Some((_, t)) => t.push_str(&text),
+            None => texts.push((seg.file.as_str(), text)),
+        }
+    }
+    let mut modules: Vec<ModuleSize> = Vec::new();
+    let mut module_bytes = 0;
+    for (file, text) in texts {
+        let module = bundle.modules.iter().find(|m| m.path == file);
         let name = module.map_or_else(String::new, |m| m.name.clone());
         module_bytes += text.len();
         modules.push(ModuleSize {
             name,
-            path: seg.file.clone(),
+            path: file.to_owned(),
             source: module.map_or(text.len(), |m| m.bytes),
             folded: module.map_or(text.len(), |m| m.folded_bytes),
             raw: text.len(),

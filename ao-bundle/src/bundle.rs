@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::error::{Error, ErrorKind, Warning};
-use crate::fold::{self, Define, Removal};
+use crate::fold::{self, Define, Folded, Removal};
 use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
 use crate::minify;
-use crate::parse::{self, FunctionInfo, Parsed, RequireSite};
+use crate::parse::{FunctionInfo, Parsed, RequireSite};
 
 /// Modules an aos process provides at runtime: left as runtime `require`s.
 pub const AOS_EXTERNALS: &[&str] = &[
@@ -56,6 +56,9 @@ pub struct BundleOptions {
     pub strict: bool,
     /// Global names replaced by constants, with constant `if`s folded away.
     pub defines: BTreeMap<String, Define>,
+    /// Remove dead code: fold constant `if`s, drop statements that can never
+    /// run and unused locals (lines are kept). On by default.
+    pub dce: bool,
     /// Strip comments and whitespace (lines are kept, so the line map stays exact).
     pub minify: bool,
 }
@@ -69,6 +72,7 @@ impl BundleOptions {
             externals: AOS_EXTERNALS.iter().map(|s| (*s).to_owned()).collect(),
             strict: false,
             defines: BTreeMap::new(),
+            dce: true,
             minify: false,
         }
     }
@@ -92,6 +96,13 @@ impl BundleOptions {
     #[must_use]
     pub fn define(mut self, name: impl Into<String>, value: Define) -> Self {
         self.defines.insert(name.into(), value);
+        self
+    }
+
+    /// Sets dead-code elimination (on by default; `define`s apply either way).
+    #[must_use]
+    pub fn dce(mut self, dce: bool) -> Self {
+        self.dce = dce;
         self
     }
 
@@ -121,7 +132,7 @@ pub struct BundledModule {
     pub path: String,
     /// Its source size in bytes.
     pub bytes: usize,
-    /// Its size after `define`s and folding.
+    /// Its size after `define`s and dead-code elimination.
     pub folded_bytes: usize,
     /// Its size as shipped in the bundle (after minification, if on).
     pub shipped_bytes: usize,
@@ -129,7 +140,7 @@ pub struct BundledModule {
     pub blake3: String,
     /// Its functions, in source order.
     pub functions: Vec<FunctionInfo>,
-    /// What constant folding removed from it.
+    /// What dead-code elimination removed from it.
     pub removed: Vec<Removal>,
     /// The bundled modules it requires, by registered name.
     pub requires: Vec<String>,
@@ -157,6 +168,8 @@ struct Module {
     aliases: BTreeSet<String>,
     path: String,
     source: String,
+    /// Source line of each line of `source` (`None`: the same numbers).
+    lines: Option<Vec<usize>>,
     /// Resolved requires: (path of the required module, site).
     edges: Vec<(String, RequireSite)>,
     functions: Vec<FunctionInfo>,
@@ -191,18 +204,37 @@ pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bund
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Prepared {
     pub(crate) shipped: String,
+    /// The source line of each line of `shipped`, when they are not simply
+    /// line 1, 2, 3, ... (minification drops empty lines).
+    #[serde(default)]
+    pub(crate) lines: Option<Vec<usize>>,
     pub(crate) folded_bytes: usize,
     pub(crate) removed: Vec<Removal>,
     pub(crate) parsed: Parsed,
 }
 
 /// Folds, minifies and parses one module as `options` say.
+///
+/// Requires and functions are read from the text before minification, so
+/// they carry the names and columns a developer wrote; function sizes are
+/// then taken from the minified text, so they describe what ships.
 pub(crate) fn prepare(path: &str, source: &str, options: &BundleOptions) -> Result<Prepared, Error> {
-    let (folded, removed) = fold::fold(path, source, &options.defines)?;
+    let Folded { text: folded, removed, mut parsed } =
+        fold::fold(path, source, &options.defines, options.dce)?;
     let folded_bytes = folded.len();
-    let shipped = if options.minify { minify::minify(path, &folded)? } else { folded };
-    let parsed = parse::parse_module(path, &shipped)?;
-    Ok(Prepared { shipped, folded_bytes, removed, parsed })
+    let (shipped, lines) = if options.minify {
+        let minified = minify::minify(path, &folded)?;
+        for (f, &(start, end)) in parsed.functions.iter_mut().zip(&parsed.function_spans) {
+            if let Some(bytes) = minified.span_len(start, end) {
+                f.bytes = bytes;
+            }
+        }
+        (minified.text, Some(minified.lines))
+    } else {
+        (folded, None)
+    };
+    parsed.function_spans.clear();
+    Ok(Prepared { shipped, lines, folded_bytes, removed, parsed })
 }
 
 /// Prepares one module: (root-relative path, source as written) to [`Prepared`].
@@ -265,8 +297,8 @@ pub(crate) fn bundle_with(
         let source_hash = blake3::hash(source.as_bytes()).to_hex().to_string();
         // Folding comes before collecting requires: requires in dead branches
         // must not pull modules in.
-        let Prepared { shipped: source, folded_bytes, removed, parsed } = parse(&path, &source)?;
-        let Parsed { requires: sites, functions } = parsed;
+        let Prepared { shipped: source, lines, folded_bytes, removed, parsed } = parse(&path, &source)?;
+        let Parsed { requires: sites, functions, .. } = parsed;
         let mut next = Vec::new();
         for s in sites {
             match &s.name {
@@ -287,6 +319,7 @@ pub(crate) fn bundle_with(
                 aliases: BTreeSet::from([name]),
                 path,
                 source,
+                lines,
                 edges: Vec::new(),
                 functions,
                 removed,
@@ -405,8 +438,10 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
     by_name.sort_by(|a, b| a.name.cmp(&b.name));
     let all_names: BTreeSet<&str> =
         by_name.iter().flat_map(|m| m.aliases.iter().map(String::as_str)).collect();
+    // Minified bundles get minified glue too.
+    let (sp, eq) = if options.minify { ("", "=") } else { (" ", " = ") };
     let mut out = String::new();
-    let mut segments = Vec::new();
+    let mut segments: Vec<Segment> = Vec::new();
     let (mut lines_before, mut counted) = (0, 0);
     let _ = writeln!(
         out,
@@ -417,16 +452,17 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
     );
     // No locals at chunk level: module code is nested in this chunk and must
     // see exactly the globals it would see unbundled.
-    out.push_str("for _, name in ipairs({");
+    let _ = write!(out, "for _,{sp}name in ipairs({{");
     for (i, n) in all_names.iter().enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.push(',');
+            out.push_str(sp);
         }
         out.push_str(&quote(n));
     }
-    out.push_str("}) do package.loaded[name] = nil end\n");
+    let _ = writeln!(out, "}}){sp}do package.loaded[name]{eq}nil end");
     for m in &by_name {
-        let _ = writeln!(out, "package.preload[{}] = function(...)", quote(&m.name));
+        let _ = writeln!(out, "package.preload[{}]{eq}function(...)", quote(&m.name));
         // A shebang line is not Lua inside a function; keep the line count.
         let source = if m.source.starts_with("#!") {
             m.source.split_once('\n').map_or("", |(_, r)| r)
@@ -442,9 +478,22 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
             out.push('\n');
         }
         out.push_str(source);
-        // Sources go in line for line, so one segment maps the whole module.
-        let lines = m.source.lines().count().max(1);
-        segments.push(Segment { bundle_line: first_line, lines, file: m.path.clone(), line: 1 });
+        // One segment per run of lines that are consecutive in the source too.
+        let count = m.source.lines().count().max(1);
+        for k in 0..count {
+            let line = m.lines.as_ref().map_or(k + 1, |l| l.get(k).copied().unwrap_or(k + 1));
+            let bundle_line = first_line + k;
+            match segments.last_mut() {
+                Some(s)
+                    if s.file == m.path
+                        && s.bundle_line + s.lines == bundle_line
+                        && s.line + s.lines == line =>
+                {
+                    s.lines += 1;
+                }
+                _ => segments.push(Segment { bundle_line, lines: 1, file: m.path.clone(), line }),
+            }
+        }
         if !source.ends_with('\n') {
             out.push('\n');
         }
@@ -452,7 +501,7 @@ fn emit(modules: &BTreeMap<String, Module>, options: &BundleOptions) -> (String,
         for alias in m.aliases.iter().filter(|a| **a != m.name) {
             let _ = writeln!(
                 out,
-                "package.preload[{}] = function() return require({}) end",
+                "package.preload[{}]{eq}function(){sp}return require({}){sp}end",
                 quote(alias),
                 quote(&m.name)
             );

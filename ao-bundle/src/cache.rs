@@ -52,7 +52,8 @@ impl Bundler {
         self.stats = BuildStats::default();
         let (memory, dir, stats) = (&mut self.memory, self.dir.as_deref(), &mut self.stats);
         // Everything that changes how a module is prepared is part of its key.
-        let transform = serde_json::to_string(&(&options.defines, options.minify)).unwrap_or_default();
+        let transform =
+            serde_json::to_string(&(&options.defines, options.dce, options.minify)).unwrap_or_default();
         bundle_with(loader, options, &mut |path, source| {
             let key = cache_key(path, source, &transform);
             if let Some(prepared) = memory.get(&key) {
@@ -84,7 +85,7 @@ impl Bundler {
 fn cache_key(path: &str, source: &str, transform: &str) -> String {
     let mut h = blake3::Hasher::new();
     // The format tag changes whenever `Prepared` does, so old entries are never misread.
-    h.update(concat!("ao-bundle ", env!("CARGO_PKG_VERSION"), " prepared v3\0").as_bytes());
+    h.update(concat!("ao-bundle ", env!("CARGO_PKG_VERSION"), " prepared v4\0").as_bytes());
     for part in [path, source, transform] {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());

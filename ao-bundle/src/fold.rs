@@ -25,7 +25,7 @@ use full_moon::visitors::Visitor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::parse;
+use crate::parse::{self, Parsed};
 
 /// Most folding passes per module; each removes at least one `if`, so real
 /// sources finish long before.
@@ -83,41 +83,103 @@ impl Const {
 
 /// A replacement of `source[start..end]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Edit {
-    start: usize,
-    end: usize,
-    text: String,
-    removal: Option<Removal>,
+pub(crate) struct Edit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) text: String,
+    pub(crate) removal: Option<Removal>,
 }
 
-/// Applies `defines` to one module and folds constant `if`s. Returns the new
-/// source (same line count) and what was removed.
+/// An edit removing the statement at `start..end`, keeping its lines. When
+/// the next token opens a parenthesis, a `;` stays behind: without it,
+/// `x = f` followed by `(g)()` would read as the call `f(g)()`.
+pub(crate) fn removed_statement(text: &str, start: usize, end: usize, removal: Removal) -> Edit {
+    let mut new = newlines(&text[start..end]);
+    if next_significant(text, end) == Some(b'(') {
+        new.insert(0, ';');
+    }
+    Edit { start, end, text: new, removal: Some(removal) }
+}
+
+/// The first byte at or after `at` that is not whitespace or a comment.
+fn next_significant(text: &str, mut at: usize) -> Option<u8> {
+    let b = text.as_bytes();
+    loop {
+        while b.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        if !(b.get(at) == Some(&b'-') && b.get(at + 1) == Some(&b'-')) {
+            return b.get(at).copied();
+        }
+        at += 2;
+        let level = long_bracket(b, at);
+        match level {
+            Some(level) => {
+                let close = format!("]{}]", "=".repeat(level));
+                at = text[at..].find(&close).map_or(b.len(), |i| at + i + close.len());
+            }
+            None => at = text[at..].find('\n').map_or(b.len(), |i| at + i),
+        }
+    }
+}
+
+/// The level of a long bracket `[==[` opening at `at`.
+fn long_bracket(b: &[u8], at: usize) -> Option<usize> {
+    if b.get(at) != Some(&b'[') {
+        return None;
+    }
+    let level = b[at + 1..].iter().take_while(|&&c| c == b'=').count();
+    (b.get(at + 1 + level) == Some(&b'[')).then_some(level)
+}
+
+/// One module after [`fold`]: its new text, what was removed, and what
+/// parsing that text found.
+#[derive(Debug)]
+pub(crate) struct Folded {
+    pub(crate) text: String,
+    pub(crate) removed: Vec<Removal>,
+    pub(crate) parsed: Parsed,
+}
+
+/// Applies `defines` to one module and, with `dce`, removes dead code:
+/// constant `if`s folded, statements after `break`/`return`/`goto` removed,
+/// unused locals removed, all to a fixed point. The text keeps its line count.
 pub(crate) fn fold(
     file: &str,
     source: &str,
     defines: &BTreeMap<String, Define>,
-) -> Result<(String, Vec<Removal>), Error> {
-    // Without defines only code after `break` can be dead.
-    if defines.is_empty() && !source.contains("break") {
-        return Ok((source.to_owned(), Vec::new()));
-    }
+    dce: bool,
+) -> Result<Folded, Error> {
     let mut text = source.to_owned();
     let mut removed = Vec::new();
-    for _ in 0..MAX_PASSES {
+    let mut pass = 0;
+    loop {
         let defines = defines.clone();
+        let last = pass + 1 >= MAX_PASSES;
         // Edits index the text the tree was parsed from, which is returned with them.
-        let (edits, base) =
-            parse::with_ast(file, &text, move |_, base, ast| (plan(ast, base, &defines), base.to_owned()))?;
-        if edits.is_empty() {
-            break;
+        let (edits, base, parsed) = parse::with_ast(file, &text, move |file, base, ast| {
+            let mut edits = if last { Vec::new() } else { plan(ast, base, &defines, dce) };
+            if edits.is_empty() && dce && !last {
+                edits = crate::dce::plan(ast, base);
+                edits = outermost(edits);
+            }
+            if edits.is_empty() {
+                (edits, String::new(), Some(parse::scan(file, ast)))
+            } else {
+                (edits, base.to_owned(), None)
+            }
+        })?;
+        if let Some(parsed) = parsed {
+            return Ok(Folded { text, removed, parsed });
         }
         text = apply(&base, &edits, &mut removed);
+        pass += 1;
     }
-    Ok((text, removed))
 }
 
-/// The edits of one pass: non-overlapping, sorted by position.
-fn plan(ast: &Ast, source: &str, defines: &BTreeMap<String, Define>) -> Vec<Edit> {
+/// The edits of one pass: non-overlapping, sorted by position. Without `dce`
+/// only `defines` are substituted.
+fn plan(ast: &Ast, source: &str, defines: &BTreeMap<String, Define>, dce: bool) -> Vec<Edit> {
     let mut names = Names::default();
     names.visit_ast(ast);
     let active: BTreeMap<&str, &Define> = defines
@@ -125,10 +187,13 @@ fn plan(ast: &Ast, source: &str, defines: &BTreeMap<String, Define>) -> Vec<Edit
         .filter(|(n, _)| !names.locals.contains(n.as_str()) && !names.assigned.contains(n.as_str()))
         .map(|(n, d)| (n.as_str(), d))
         .collect();
-    let mut planner = Planner { source, active, edits: Vec::new() };
+    let mut planner = Planner { source, active, dce, edits: Vec::new() };
     planner.visit_ast(ast);
-    let mut edits = planner.edits;
-    // Outer edits first; inner ones inside an edited range wait for the next pass.
+    outermost(planner.edits)
+}
+
+/// Outer edits first; inner ones inside an edited range wait for the next pass.
+fn outermost(mut edits: Vec<Edit>) -> Vec<Edit> {
     edits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut kept: Vec<Edit> = Vec::new();
     for e in edits {
@@ -155,19 +220,19 @@ fn apply(source: &str, edits: &[Edit], removed: &mut Vec<Removal>) -> String {
 }
 
 /// Only the newlines of `s`: what a removed range leaves so lines stay put.
-fn newlines(s: &str) -> String {
+pub(crate) fn newlines(s: &str) -> String {
     s.chars().filter(|&c| c == '\n').collect()
 }
 
-fn start_of(node: &impl Node) -> Option<usize> {
+pub(crate) fn start_of(node: &impl Node) -> Option<usize> {
     node.start_position().map(Position::bytes)
 }
 
-fn end_of(node: &impl Node) -> Option<usize> {
+pub(crate) fn end_of(node: &impl Node) -> Option<usize> {
     node.end_position().map(Position::bytes)
 }
 
-fn line_of(node: &impl Node) -> usize {
+pub(crate) fn line_of(node: &impl Node) -> usize {
     node.start_position().map_or(0, Position::line)
 }
 
@@ -214,6 +279,8 @@ impl Visitor for Names {
 struct Planner<'a> {
     source: &'a str,
     active: BTreeMap<&'a str, &'a Define>,
+    /// Fold `if`s and remove unreachable code (else only substitute defines).
+    dce: bool,
     edits: Vec<Edit>,
 }
 
@@ -260,16 +327,24 @@ impl Planner<'_> {
     }
 }
 
-/// Whether `stmt` is a bare `do break end` (how the parser sees every `break`).
-fn is_break(stmt: &Stmt) -> bool {
-    matches!(stmt, Stmt::Do(d) if d.block().stmts().next().is_none()
-        && matches!(d.block().last_stmt(), Some(LastStmt::Break(_))))
+/// Whether control never continues past `stmt`: a `goto`, or a `do` block
+/// ending in `break` or `return` (the parser sees every `break` as
+/// `do break end`, and `do return end` is how Lua returns early).
+fn is_terminator(stmt: &Stmt) -> bool {
+    match stmt {
+        Stmt::Goto(_) => true,
+        Stmt::Do(d) => matches!(d.block().last_stmt(), Some(LastStmt::Break(_) | LastStmt::Return(_))),
+        _ => false,
+    }
 }
 
 impl Visitor for Planner<'_> {
     fn visit_block(&mut self, block: &Block) {
+        if !self.dce {
+            return;
+        }
         let stmts: Vec<&Stmt> = block.stmts().collect();
-        let Some(at) = stmts.iter().position(|s| is_break(s)) else { return };
+        let Some(at) = stmts.iter().position(|s| is_terminator(s)) else { return };
         let mut dead: Vec<(usize, usize)> = Vec::new();
         let mut reached_label = false;
         for stmt in &stmts[at + 1..] {
@@ -288,16 +363,21 @@ impl Visitor for Planner<'_> {
             dead.push((s, e));
         }
         let (Some(&(start, _)), Some(&(_, end))) = (dead.first(), dead.last()) else { return };
-        self.edits.push(Edit {
+        let what = match stmts[at] {
+            Stmt::Goto(_) => "goto",
+            Stmt::Do(d) if matches!(d.block().last_stmt(), Some(LastStmt::Return(_))) => "return",
+            _ => "break",
+        };
+        self.edits.push(removed_statement(
+            self.source,
             start,
             end,
-            text: newlines(&self.source[start..end]),
-            removal: Some(Removal {
-                what: "unreachable code after break".into(),
+            Removal {
+                what: format!("unreachable code after {what}"),
                 line: line_of(stmts[at]),
                 bytes: end - start,
-            }),
-        });
+            },
+        ));
     }
 
     fn visit_expression(&mut self, e: &Expression) {
@@ -310,6 +390,9 @@ impl Visitor for Planner<'_> {
     }
 
     fn visit_if(&mut self, node: &If) {
+        if !self.dce {
+            return;
+        }
         // The branches: (condition or None for else, the token starting it, the token ending its header).
         let mut branches: Vec<(Option<&Expression>, usize, usize)> = Vec::new();
         let (Some(if_start), Some(then_end), Some(if_end)) =
@@ -340,12 +423,12 @@ impl Visitor for Planner<'_> {
         };
         match first_live {
             // Every branch is constant false: the statement goes.
-            None => self.edits.push(Edit {
-                start: if_start,
-                end: if_end,
-                text: newlines(&src[if_start..if_end]),
-                removal: Some(removal("if statement", if_start, if_end, line_of(node))),
-            }),
+            None => self.edits.push(removed_statement(
+                src,
+                if_start,
+                if_end,
+                removal("if statement", if_start, if_end, line_of(node)),
+            )),
             Some(i) => {
                 let (_, head_start, head_end) = branches[i];
                 if values[i].as_ref().is_some_and(Const::truthy) {
@@ -394,7 +477,7 @@ mod tests {
     }
 
     fn folded(src: &str) -> String {
-        let (out, _) = fold("t.lua", src, &defines()).unwrap();
+        let out = fold("t.lua", src, &defines(), true).unwrap().text;
         assert_eq!(out.matches('\n').count(), src.matches('\n').count(), "lines kept:\n{src}\n---\n{out}");
         out
     }
@@ -411,8 +494,8 @@ mod tests {
             ("if DEBUG and x then a() end", ""),
             ("if x and DEBUG then a() end", "if x and false then a() end"),
             ("if DEBUG or x then a() end", "if false or x then a() end"),
-            ("local t = TARGET", "local t = \"shard\""),
-            ("local n = -DEPTH + 1", "local n = -(-3) + 1"),
+            ("return TARGET", "return \"shard\""),
+            ("return -DEPTH + 1", "return -(-3) + 1"),
             ("if DEBUG then if LEVEL then a() end end\nb()", "\nb()"),
             ("if true then if not DEBUG then a() end end", "do do a() end end"),
         ];
@@ -422,20 +505,27 @@ mod tests {
     }
 
     #[test]
-    fn code_after_break_goes_up_to_a_label() {
+    fn code_after_break_return_or_goto_goes_up_to_a_label() {
         let none = BTreeMap::new();
         let cases = [
             ("while x do break; f() g() end", "while x do do break end;  end"),
             ("while x do\n  break\n  f()\n  return 1\nend", "while x do\n  do break end\n  \n\nend"),
             ("for i = 1, 2 do break ::l:: f() end", "for i = 1, 2 do break ::l:: f() end"),
             ("while x do if y then break end f() end", "while x do if y then break end f() end"),
+            ("do return end\nf()\ng()", "do return end\n\n"),
+            ("f()\ndo log('x') return 1 end\ng()", "f()\ndo log('x') return 1 end\n"),
+            (
+                "for i = 1, 3 do\n  if i == 2 then goto continue end\n  goto continue\n  f(i)\n  ::continue::\nend",
+                "for i = 1, 3 do\n  if i == 2 then goto continue end\n  goto continue\n  \n  ::continue::\nend",
+            ),
+            ("do return end\n(f)()", "do return end\n"),
         ];
         for (src, expected) in cases {
-            let (out, _) = fold("t.lua", src, &none).unwrap();
+            let out = fold("t.lua", src, &none, true).unwrap().text;
             assert_eq!(out, expected, "{src}");
             assert_eq!(out.matches('\n').count(), src.matches('\n').count());
         }
-        let (_, removed) = fold("t.lua", "while x do\n  break\n  f()\nend", &none).unwrap();
+        let removed = fold("t.lua", "while x do\n  break\n  f()\nend", &none, true).unwrap().removed;
         assert_eq!(removed, [Removal { what: "unreachable code after break".into(), line: 2, bytes: 3 }]);
     }
 
@@ -453,13 +543,14 @@ mod tests {
 
     #[test]
     fn records_what_was_removed() {
-        let (_, removed) = fold("t.lua", "x = 1\nif DEBUG then\n  heavy()\nend\n", &defines()).unwrap();
+        let removed =
+            fold("t.lua", "x = 1\nif DEBUG then\n  heavy()\nend\n", &defines(), true).unwrap().removed;
         assert_eq!(removed, [Removal { what: "if statement".into(), line: 2, bytes: 27 }]);
     }
 
     #[test]
     fn no_defines_no_change() {
         let src = "if DEBUG then a() end";
-        assert_eq!(fold("t.lua", src, &BTreeMap::new()).unwrap().0, src);
+        assert_eq!(fold("t.lua", src, &BTreeMap::new(), true).unwrap().text, src);
     }
 }

@@ -73,6 +73,7 @@ mod analytics;
 mod bundle;
 mod cache;
 mod config;
+mod dce;
 mod error;
 mod fold;
 mod linemap;
@@ -80,6 +81,7 @@ mod loader;
 mod minify;
 mod parse;
 mod rename;
+mod scope;
 mod verify;
 
 pub use analytics::{FunctionSize, ModuleSize, SizeReport, size_report};

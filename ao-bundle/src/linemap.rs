@@ -20,13 +20,46 @@ pub struct Segment {
     pub line: usize,
 }
 
-/// Maps bundle lines to source lines. Serialises to JSON (`version` 1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Maps bundle lines to source lines.
+///
+/// As JSON (`version` 2) it is compact: file names once, then each run as
+/// `[bundle_line, lines, file_index, line]`:
+///
+/// ```json
+/// {"version":2,"files":["main.lua","lib/a.lua"],"segments":[[3,40,1,1],[44,2,0,1]]}
+/// ```
+///
+/// Version 1 maps (one object per run, written by earlier releases) are read too.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineMap {
-    /// Format version.
+    /// The format version [`to_json`](Self::to_json) writes (2; a version 1
+    /// map is upgraded when read).
     pub version: u32,
     /// Runs in bundle order, not overlapping.
     pub segments: Vec<Segment>,
+}
+
+#[derive(Serialize)]
+struct Compact<'a> {
+    version: u32,
+    files: Vec<&'a str>,
+    segments: Vec<[usize; 4]>,
+}
+
+#[derive(Deserialize)]
+struct CompactOwned {
+    files: Vec<String>,
+    segments: Vec<[usize; 4]>,
+}
+
+#[derive(Deserialize)]
+struct Versioned {
+    version: u32,
+}
+
+#[derive(Deserialize)]
+struct V1 {
+    segments: Vec<Segment>,
 }
 
 /// A source location a bundle line maps to.
@@ -40,7 +73,7 @@ pub struct SourceLine<'a> {
 
 impl LineMap {
     pub(crate) fn new(segments: Vec<Segment>) -> Self {
-        Self { version: 1, segments }
+        Self { version: 2, segments }
     }
 
     /// Where bundle line `bundle_line` came from; `None` for the bundle's own glue.
@@ -51,20 +84,48 @@ impl LineMap {
             .then(|| SourceLine { file: &s.file, line: s.line + (bundle_line - s.bundle_line) })
     }
 
-    /// The map as JSON.
+    /// The map as JSON (version 2).
     pub fn to_json(&self) -> String {
+        let mut files: Vec<&str> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| {
+                let i = *index.entry(s.file.as_str()).or_insert_with(|| {
+                    files.push(s.file.as_str());
+                    files.len() - 1
+                });
+                [s.bundle_line, s.lines, i, s.line]
+            })
+            .collect();
         // Plain data with string keys: serialising cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        serde_json::to_string(&Compact { version: 2, files, segments }).unwrap_or_default()
     }
 
-    /// Reads a map written by [`to_json`](Self::to_json), checking that its
-    /// runs are in order and do not overlap.
+    /// Reads a map written by [`to_json`](Self::to_json) (or a version 1
+    /// map), checking that its runs are in order and do not overlap.
     pub fn from_json(text: &str) -> Result<Self, Error> {
         let invalid = |why: String| Error::new(ErrorKind::InvalidLineMap(why));
-        let map: LineMap = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        if map.version != 1 {
-            return Err(invalid(format!("unsupported version {}", map.version)));
-        }
+        let probe: Versioned = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let map = match probe.version {
+            1 => {
+                let v1: V1 = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+                LineMap { version: 2, segments: v1.segments }
+            }
+            2 => {
+                let c: CompactOwned = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+                let mut segments = Vec::with_capacity(c.segments.len());
+                for (i, [bundle_line, lines, file, line]) in c.segments.into_iter().enumerate() {
+                    let file = c.files.get(file).ok_or_else(|| {
+                        invalid(format!("segment {i} names file {file}, which is not listed"))
+                    })?;
+                    segments.push(Segment { bundle_line, lines, file: file.clone(), line });
+                }
+                LineMap { version: 2, segments }
+            }
+            v => return Err(invalid(format!("unsupported version {v}"))),
+        };
         let mut next = 1;
         for (i, s) in map.segments.iter().enumerate() {
             if s.bundle_line < next || s.lines == 0 || s.line == 0 {
@@ -165,9 +226,18 @@ mod tests {
     fn json_round_trip_and_validation() {
         let m = map();
         assert_eq!(LineMap::from_json(&m.to_json()).unwrap(), m);
+        assert!(
+            m.to_json().starts_with(r#"{"version":2,"files":["a.lua","lib/b.lua"],"segments":[[4,3,0,1],"#)
+        );
+        let v1 = r#"{"version":1,"segments":[{"bundle_line":4,"lines":3,"file":"a.lua","line":1}]}"#;
+        assert_eq!(LineMap::from_json(v1).unwrap().lookup(5).map(|s| (s.file, s.line)), Some(("a.lua", 2)));
         let bad = r#"{"version":1,"segments":[{"bundle_line":5,"lines":3,"file":"a","line":1},{"bundle_line":6,"lines":1,"file":"b","line":1}]}"#;
         assert!(LineMap::from_json(bad).unwrap_err().to_string().contains("segment 1 overlaps"));
-        assert!(LineMap::from_json(r#"{"version":2,"segments":[]}"#).is_err());
+        let bad = r#"{"version":2,"files":["a"],"segments":[[1,1,0,1],[1,1,0,5]]}"#;
+        assert!(LineMap::from_json(bad).unwrap_err().to_string().contains("segment 1 overlaps"));
+        let bad = r#"{"version":2,"files":["a"],"segments":[[1,1,3,1]]}"#;
+        assert!(LineMap::from_json(bad).unwrap_err().to_string().contains("file 3"));
+        assert!(LineMap::from_json(r#"{"version":3,"segments":[]}"#).is_err());
         assert!(LineMap::from_json("not json").is_err());
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Parsed {
     pub(crate) requires: Vec<RequireSite>,
     /// Functions in source order.
     pub(crate) functions: Vec<FunctionInfo>,
+    /// Each function's byte range, `function` to `end`, in the parsed text.
+    pub(crate) function_spans: Vec<(usize, usize)>,
 }
 
 /// Parses `source` as Lua 5.3 and returns its `require` sites in source order.
@@ -64,11 +66,14 @@ pub(crate) fn requires(file: &str, source: &str) -> Result<Vec<RequireSite>, Err
 
 /// Parses `source` as Lua 5.3: its `require` sites and its functions.
 pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
-    with_ast(file, source, |file, _, ast| {
-        let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new() };
-        finder.visit_ast(ast);
-        Parsed { requires: finder.sites, functions: finder.functions }
-    })
+    with_ast(file, source, |file, _, ast| scan(file, ast))
+}
+
+/// The `require` sites and functions of a parsed module.
+pub(crate) fn scan(file: &str, ast: &Ast) -> Parsed {
+    let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new(), spans: Vec::new() };
+    finder.visit_ast(ast);
+    Parsed { requires: finder.sites, functions: finder.functions, function_spans: finder.spans }
 }
 
 /// Parses `source` and runs `f(file, text, tree)` on a thread with a large
@@ -301,6 +306,7 @@ struct Finder<'a> {
     depth: usize,
     sites: Vec<RequireSite>,
     functions: Vec<FunctionInfo>,
+    spans: Vec<(usize, usize)>,
 }
 
 impl Finder<'_> {
@@ -311,6 +317,7 @@ impl Finder<'_> {
                 line: start.line(),
                 bytes: end.bytes().saturating_sub(start.bytes()),
             });
+            self.spans.push((start.bytes(), end.bytes()));
         }
     }
 

@@ -1,61 +1,90 @@
 //! Renaming locals to short names, for the minifier.
 //!
-//! A scope resolver binds every local where Lua binds it — after a `local`
-//! statement's initialisers, a `local function` before its body, parameters
-//! and loop variables inside the body only, and `repeat ... until` keeping the
-//! body's locals visible in its condition — and resolves every name to its
-//! binding or to a global. A binding is renamed only when that saves bytes;
-//! its new name is distinct from every other new name in the module, from
-//! every keyword, every global the module uses and every local name as
-//! written, so no renamed or kept local can shadow or capture anything. Names
-//! that change meaning when renamed (`_ENV`, and `self`, which methods declare
-//! implicitly) are never bound to new names.
+//! Every name is resolved to its binding or to a global (see [`crate::scope`]).
+//! Names are handed out most-used first, shortest first, and a name is reused
+//! wherever that cannot change what any name refers to: two locals may share
+//! a name unless the later-declared one is visible at a use of the earlier
+//! one (it would shadow it there). New names never equal a keyword or a
+//! global the module uses, so no local can capture a global. A local keeps
+//! its own name when nothing shorter is free. Names that change meaning when
+//! renamed (`_ENV`, and `self`, which methods declare implicitly) are kept.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
-use full_moon::ast::{
-    Block, FunctionBody, FunctionDeclaration, GenericFor, LocalAssignment, LocalFunction, NumericFor,
-    Parameter, Prefix, Repeat, Var,
-};
-use full_moon::node::Node;
-use full_moon::tokenizer::{Position, TokenReference};
-use full_moon::visitors::Visitor;
+use crate::scope::{Binding, Scopes};
 
 const KEYWORDS: &[&str] = &[
     "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in", "local",
     "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
 ];
 
+/// How many candidate names to try for one local before keeping its own.
+const MAX_TRIES: usize = 4096;
+
 /// New names by the byte offset of each identifier token to rename.
-pub(crate) fn plan(ast: &full_moon::ast::Ast) -> HashMap<usize, String> {
-    let mut r = Resolver::default();
-    r.scopes.push(HashMap::new());
-    r.visit_ast(ast);
-    // New names avoid keywords, globals and every local name as written, so a
-    // local may also keep its own name: nothing can collide either way.
-    let mut taken: BTreeSet<String> = r.globals.clone();
-    taken.extend(KEYWORDS.iter().map(|k| (*k).to_owned()));
-    taken.extend(["self", "_ENV"].map(str::to_owned));
-    taken.extend(r.bindings.iter().map(|b| b.name.clone()));
-    let mut names = ShortNames::default();
+pub(crate) fn plan(scopes: &Scopes) -> HashMap<usize, String> {
+    let bindings = &scopes.bindings;
+    let mut reserved: BTreeSet<String> = scopes.globals.clone();
+    reserved.extend(KEYWORDS.iter().map(|k| (*k).to_owned()));
+    reserved.extend(["self", "_ENV"].map(str::to_owned));
+    // Final names so far, and who holds each.
+    let mut holders: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut order: Vec<usize> = (0..bindings.len()).collect();
+    let fixed = |b: &Binding| b.name == "_ENV" || b.name == "self";
+    for (id, b) in bindings.iter().enumerate().filter(|(_, b)| fixed(b)) {
+        holders.entry(b.name.clone()).or_default().push(id);
+    }
+    // Most-used first (they get the shortest names); ties in declaration order.
+    order.sort_by(|&x, &y| bindings[y].sites.len().cmp(&bindings[x].sites.len()).then(x.cmp(&y)));
     let mut renamed = HashMap::new();
-    for binding in &r.bindings {
-        if binding.keep {
-            continue;
+    for id in order.into_iter().filter(|&id| !fixed(&bindings[id])) {
+        let b = &bindings[id];
+        let free = |name: &str, holders: &HashMap<String, Vec<usize>>| {
+            holders.get(name).is_none_or(|hs| hs.iter().all(|&h| !conflict(&bindings[h], b)))
+        };
+        let mut names = ShortNames::default();
+        let mut chosen = None;
+        for _ in 0..MAX_TRIES {
+            let candidate = names.next_free(&reserved);
+            if candidate.len() >= b.name.len() {
+                break;
+            }
+            if free(&candidate, &holders) {
+                chosen = Some(candidate);
+                break;
+            }
         }
-        // Rename only when it saves bytes; otherwise the name is used up for nothing.
-        let mut probe = ShortNames { n: names.n };
-        let new = probe.next_free(&taken);
-        if new.len() >= binding.name.len() {
-            continue;
+        let name = match chosen {
+            Some(name) => name,
+            None if free(&b.name, &holders) => b.name.clone(),
+            // Its own name is held by a local it would clash with: take the
+            // first free name of any length (never a keyword or global).
+            None => std::iter::repeat_with({
+                let (mut names, reserved) = (ShortNames::default(), &reserved);
+                move || names.next_free(reserved)
+            })
+            .find(|n| free(n, &holders))
+            .unwrap_or_else(|| b.name.clone()),
+        };
+        if name != b.name {
+            for &at in &b.sites {
+                renamed.insert(at, name.clone());
+            }
         }
-        names = probe;
-        taken.insert(new.clone());
-        for &at in &binding.sites {
-            renamed.insert(at, new.clone());
-        }
+        holders.entry(name).or_default().push(id);
     }
     renamed
+}
+
+/// Whether two locals cannot share a name: the later-declared one is visible
+/// at a use (or the declaration) of the earlier one, so it would shadow it.
+fn conflict(x: &Binding, y: &Binding) -> bool {
+    let (earlier, later) = if x.sites[0] <= y.sites[0] { (x, y) } else { (y, x) };
+    let from = later.visible_from;
+    let to = later.scope_end;
+    // Sites are in source order: is any in (from, to)?
+    let i = earlier.sites.partition_point(|&s| s < from);
+    earlier.sites.get(i).is_some_and(|&s| s < to)
 }
 
 /// `a`..`z`, `A`..`Z`, `_`, then two characters, and so on.
@@ -82,146 +111,6 @@ impl ShortNames {
             if !taken.contains(&name) {
                 return name;
             }
-        }
-    }
-}
-
-struct Binding {
-    /// The name as written.
-    name: String,
-    /// Byte offsets of the declaration and every reference.
-    sites: Vec<usize>,
-    /// Never renamed (`_ENV`, `self`).
-    keep: bool,
-}
-
-#[derive(Default)]
-struct Resolver {
-    scopes: Vec<HashMap<String, usize>>,
-    bindings: Vec<Binding>,
-    globals: BTreeSet<String>,
-    /// Names to bind when the given block (by address) opens: parameters and
-    /// loop variables, whose scope is the body only.
-    pending: HashMap<usize, Vec<TokenReference>>,
-    /// Blocks whose scope stays open until their `repeat ... until` ends.
-    repeat_blocks: HashSet<usize>,
-}
-
-fn addr(block: &Block) -> usize {
-    std::ptr::from_ref(block) as usize
-}
-
-fn offset(token: &TokenReference) -> Option<usize> {
-    token.start_position().map(Position::bytes)
-}
-
-fn name(token: &TokenReference) -> String {
-    token.token().to_string()
-}
-
-impl Resolver {
-    fn bind(&mut self, token: &TokenReference) {
-        let Some(at) = offset(token) else { return };
-        let n = name(token);
-        let keep = n == "_ENV" || n == "self";
-        let id = self.bindings.len();
-        self.bindings.push(Binding { name: n.clone(), sites: vec![at], keep });
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(n, id);
-        }
-    }
-
-    fn reference(&mut self, token: &TokenReference) {
-        let n = name(token);
-        let Some(at) = offset(token) else { return };
-        match self.scopes.iter().rev().find_map(|s| s.get(&n)) {
-            Some(&id) => self.bindings[id].sites.push(at),
-            None => {
-                self.globals.insert(n);
-            }
-        }
-    }
-
-    fn defer(&mut self, block: &Block, tokens: impl IntoIterator<Item = TokenReference>) {
-        self.pending.entry(addr(block)).or_default().extend(tokens);
-    }
-}
-
-impl Visitor for Resolver {
-    fn visit_block(&mut self, block: &Block) {
-        self.scopes.push(HashMap::new());
-        if let Some(names) = self.pending.remove(&addr(block)) {
-            for t in &names {
-                self.bind(t);
-            }
-        }
-    }
-
-    fn visit_block_end(&mut self, block: &Block) {
-        if !self.repeat_blocks.contains(&addr(block)) {
-            self.scopes.pop();
-        }
-    }
-
-    fn visit_repeat(&mut self, node: &Repeat) {
-        self.repeat_blocks.insert(addr(node.block()));
-    }
-
-    fn visit_repeat_end(&mut self, node: &Repeat) {
-        // The condition has been resolved inside the body's scope; close it now.
-        if self.repeat_blocks.remove(&addr(node.block())) {
-            self.scopes.pop();
-        }
-    }
-
-    fn visit_local_assignment_end(&mut self, node: &LocalAssignment) {
-        // Bound after the initialisers: `local x = x` reads the outer `x`.
-        for t in node.names() {
-            self.bind(t);
-        }
-    }
-
-    fn visit_local_function(&mut self, node: &LocalFunction) {
-        // Bound before the body: a local function may call itself.
-        self.bind(node.name());
-    }
-
-    fn visit_function_body(&mut self, node: &FunctionBody) {
-        let params: Vec<TokenReference> = node
-            .parameters()
-            .iter()
-            .filter_map(|p| match p {
-                Parameter::Name(t) => Some(t.clone()),
-                _ => None,
-            })
-            .collect();
-        self.defer(node.block(), params);
-    }
-
-    fn visit_numeric_for(&mut self, node: &NumericFor) {
-        self.defer(node.block(), [node.index_variable().clone()]);
-    }
-
-    fn visit_generic_for(&mut self, node: &GenericFor) {
-        self.defer(node.block(), node.names().iter().cloned().collect::<Vec<_>>());
-    }
-
-    fn visit_function_declaration(&mut self, node: &FunctionDeclaration) {
-        // `function a.b:c()` assigns into `a`, which may be a local.
-        if let Some(first) = node.name().names().iter().next() {
-            self.reference(first);
-        }
-    }
-
-    fn visit_var(&mut self, var: &Var) {
-        if let Var::Name(t) = var {
-            self.reference(t);
-        }
-    }
-
-    fn visit_prefix(&mut self, prefix: &Prefix) {
-        if let Prefix::Name(t) = prefix {
-            self.reference(t);
         }
     }
 }
@@ -257,7 +146,18 @@ mod tests {
             ("local _ENV = { print = print }", "local _ENV={print=print}"),
             ("local M = {} function M:go() return self end", "local M={}function M:go()return self end"),
             ("local s = 'local x' local x = s", "local s='local x'local x=s"),
-            ("local long_name, a = 1, 2 return long_name + a", "local b,a=1,2 return b+a"),
+            ("local long_name, a = 1, 2 return long_name + a", "local a,b=1,2 return a+b"),
+            // Names are reused wherever nothing can be hidden: no body uses its
+            // function's own name, so a parameter may take it.
+            (
+                "local function first(alpha) return alpha end\nlocal function second(beta) return beta end\nreturn first, second",
+                "local function a(a)return a end\nlocal function b(a)return a end\nreturn a,b",
+            ),
+            // ... but not where the inner one would hide the outer one from a use.
+            (
+                "local outer = 1\nlocal function f(inner) return inner + outer end\nreturn f",
+                "local a=1\nlocal function f(b)return b+a end\nreturn f",
+            ),
         ];
         for (src, expected) in cases {
             assert_eq!(renamed(src), expected, "{src}");

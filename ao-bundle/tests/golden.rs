@@ -36,6 +36,7 @@ fn arena_bundle_minified_with_a_define() {
     let options = BundleOptions::new("main").define("DEBUG", Define::Bool(false)).minify(true);
     let built = bundle(&arena(), &options).unwrap();
     check("arena.min.lua", &built.code);
+    check("arena.min.lua.map.json", &built.line_map.to_json());
     let report = size_report(&built);
     check("arena.min.report.txt", &report.to_string());
 }

@@ -1,330 +1,261 @@
 -- bundled by ao-bundle 0.1.0: 5 modules; entries: main
-for _, name in ipairs({"arena.components", "arena.config", "arena.ecs", "arena.systems", "main"}) do package.loaded[name] = nil end
-package.preload["arena.components"] = function(...)
-
-
+for _,name in ipairs({"arena.components","arena.config","arena.ecs","arena.systems","main"})do package.loaded[name]=nil end
+package.preload["arena.components"]=function(...)
 local a={}
-
 function a.position(x,y)
 assert(math.type(x)=='integer'and math.type(y)=='integer','position: integer x and y expected')
 return{x=x,y=y}
 end
-
-function a.health(b,c)
-assert(math.type(b)=='integer'and math.type(c)=='integer'and b<=c,'health: hp <= max expected')
-return{hp=b,max=c}
+function a.health(a,b)
+assert(math.type(a)=='integer'and math.type(b)=='integer'and a<=b,'health: hp <= max expected')
+return{hp=a,max=b}
 end
-
-function a.player(d,e)
-assert(type(d)=='string'and#d>0,'player: wallet expected')
-return{wallet=d,name=e or d:sub(1,8)}
+function a.player(a,b)
+assert(type(a)=='string'and#a>0,'player: wallet expected')
+return{wallet=a,name=b or a:sub(1,8)}
 end
-
-function a.score(f)
-return{points=f or 0,hits=0,knockouts=0}
+function a.score(a)
+return{points=a or 0,hits=0,knockouts=0}
 end
-
-
 a.DIRECTIONS={
 N={dx=0,dy=-1},
 S={dx=0,dy=1},
 E={dx=1,dy=0},
 W={dx=-1,dy=0},
 }
-
 return a
 end
-package.preload["arena.config"] = function(...)
-
+package.preload["arena.config"]=function(...)
 return{
 WIDTH=12,
 HEIGHT=12,
 MAX_PLAYERS=64,
 START_HP=5,
 MAX_HP=5,
-
 REGEN_EVERY=3,
-
 HIT_POINTS=1,
 KO_POINTS=5,
 }
 end
-package.preload["arena.ecs"] = function(...)
-
-
-
-
-
-
-
-
-
-local a={}
-
-local b=20
-local c=(1<<b)-1
-
+package.preload["arena.ecs"]=function(...)
+local a,c={},20
+local b=(1<<c)-1
 function a.new()
 return{generations={},free={},alive={},stores={},count=0}
 end
-
-function a.slot(d)return d&c end
-function a.generation(e)return e>>b end
-
-function a.spawn(f)
-local g=table.remove(f.free)
-if not g then
-g=#f.generations+1
-f.generations[g]=0
+function a.slot(a)return a&b end
+function a.generation(a)return a>>c end
+function a.spawn(a)
+local b=table.remove(a.free)
+if not b then
+b=#a.generations+1
+a.generations[b]=0
 end
-local h=(f.generations[g]<<b)|g
-f.alive[h]=true
-f.count=f.count+1
-return h
+local b=(a.generations[b]<<c)|b
+a.alive[b]=true
+a.count=a.count+1
+return b
 end
-
-function a.is_alive(j,k)
-return j.alive[k]==true
+function a.is_alive(a,b)
+return a.alive[b]==true
 end
-
-function a.despawn(l,m)
-if not l.alive[m]then return false end
-l.alive[m]=nil
-for _,o in pairs(l.stores)do o[m]=nil end
-local p=a.slot(m)
-l.generations[p]=l.generations[p]+1
-table.insert(l.free,p)
-l.count=l.count-1
+function a.despawn(b,c)
+if not b.alive[c]then return false end
+b.alive[c]=nil
+for _,a in pairs(b.stores)do a[c]=nil end
+local a=a.slot(c)
+b.generations[a]=b.generations[a]+1
+table.insert(b.free,a)
+b.count=b.count-1
 return true
 end
-
-function a.set(q,r,s,t)
-assert(q.alive[r],'ecs.set: entity '..tostring(r)..' is not alive')
-local u=q.stores[s]
-if not u then
-u={}
-q.stores[s]=u
+function a.set(b,c,d,e)
+assert(b.alive[c],'ecs.set: entity '..tostring(c)..' is not alive')
+local a=b.stores[d]
+if not a then
+a={}
+b.stores[d]=a
 end
-u[r]=t
-return t
+a[c]=e
+return e
 end
-
-function a.get(v,w,x)
-local y=v.stores[x]
-return y and y[w]
+function a.get(a,b,c)
+local a=a.stores[c]
+return a and a[b]
 end
-
-function a.remove(z,A,B)
-local C=z.stores[B]
-if C then C[A]=nil end
+function a.remove(a,b,c)
+local a=a.stores[c]
+if a then a[b]=nil end
 end
-
-
-function a.query(D,...)
-local E={...}
-local F=D.stores[E[1]]
-local G={}
-if not F then return G end
-for H in pairs(F)do
-local I=true
-for i=2,#E do
-local J=D.stores[E[i]]
-if not(J and J[H]~=nil)then I=false;break end
+function a.query(c,...)
+local b={...}
+local d,a=c.stores[b[1]],{}
+if not d then return a end
+for e in pairs(d)do
+local d=true
+for i=2,#b do
+local a=c.stores[b[i]]
+if not(a and a[e]~=nil)then d=false;break end
 end
-if I then G[#G+1]=H end
+if d then a[#a+1]=e end
 end
-table.sort(G)
-return G
-end
-
-
-function a.counts(K)
-local L={}
-for M,N in pairs(K.stores)do
-local n=0
-for _ in pairs(N)do n=n+1 end
-L[M]=n
-end
-return L
-end
-
+table.sort(a)
 return a
 end
-package.preload["arena.systems"] = function(...)
-
-
-
-local a=require('arena.ecs')
-local b=require('arena.components')
-local c=require('arena.config')
-
-local d={}
-
-local function e(f,x,y)
-for _,g in ipairs(a.query(f,'position','player'))do
-local p=a.get(f,g,'position')
-if p.x==x and p.y==y then return g end
+function a.counts(b)
+local a={}
+for c,d in pairs(b.stores)do
+local n=0
+for _ in pairs(d)do n=n+1 end
+a[c]=n
+end
+return a
+end
+return a
+end
+package.preload["arena.systems"]=function(...)
+local b=require'arena.ecs'
+local d=require'arena.components'
+local a,c=require'arena.config',{}
+local function f(a,x,y)
+for _,c in ipairs(b.query(a,'position','player'))do
+local p=b.get(a,c,'position')
+if p.x==x and p.y==y then return c end
 end
 return nil
 end
-d.occupant=e
-
-
-function d.spawn_point(i,n)
-local j=c.WIDTH*c.HEIGHT
-for k=0,j-1 do
-local l=((n-1)*37+k*7)%j
-local x,y=l%c.WIDTH+1,l//c.WIDTH+1
-if not e(i,x,y)then return x,y end
+c.occupant=f
+function c.spawn_point(c,n)
+local b=a.WIDTH*a.HEIGHT
+for k=0,b-1 do
+local b=((n-1)*37+k*7)%b
+local x,y=b%a.WIDTH+1,b//a.WIDTH+1
+if not f(c,x,y)then return x,y end
 end
 return nil
 end
-
-
-
-function d.move(m,o,q)
-local r=b.DIRECTIONS[q]
-assert(r,'unknown direction')
-local s=a.get(m,o,'position')
-local x,y=s.x+r.dx,s.y+r.dy
-if x<1 or y<1 or x>c.WIDTH or y>c.HEIGHT then
+function c.move(e,h,g)
+local g=d.DIRECTIONS[g]
+assert(g,'unknown direction')
+local d=b.get(e,h,'position')
+local x,y=d.x+g.dx,d.y+g.dy
+if x<1 or y<1 or x>a.WIDTH or y>a.HEIGHT then
 return'blocked'
 end
-local t=e(m,x,y)
-if t then
-local u=a.get(m,t,'health')
-local v=a.get(m,o,'score')
-u.hp=u.hp-1
-v.hits=v.hits+1
-v.points=v.points+c.HIT_POINTS
-if u.hp<=0 then
-v.knockouts=v.knockouts+1
-v.points=v.points+c.KO_POINTS
-
-local w,z=d.spawn_point(m,t)
-local A=a.get(m,t,'position')
-if w then A.x,A.y=w,z end
-u.hp=u.max
-return'knockout',t
+local f=f(e,x,y)
+if f then
+local g=b.get(e,f,'health')
+local d=b.get(e,h,'score')
+g.hp=g.hp-1
+d.hits=d.hits+1
+d.points=d.points+a.HIT_POINTS
+if g.hp<=0 then
+d.knockouts=d.knockouts+1
+d.points=d.points+a.KO_POINTS
+local a,c=c.spawn_point(e,f)
+local b=b.get(e,f,'position')
+if a then b.x,b.y=a,c end
+g.hp=g.max
+return'knockout',f
 end
-return'hit',t
+return'hit',f
 end
-s.x,s.y=x,y
+d.x,d.y=x,y
 return'moved'
 end
-
-
-function d.regenerate(B,C)
-if C%c.REGEN_EVERY~=0 then return 0 end
-local D=0
-for _,E in ipairs(a.query(B,'health'))do
-local h=a.get(B,E,'health')
+function c.regenerate(c,d)
+if d%a.REGEN_EVERY~=0 then return 0 end
+local a=0
+for _,d in ipairs(b.query(c,'health'))do
+local h=b.get(c,d,'health')
 if h.hp<h.max then
 h.hp=h.hp+1
-D=D+1
+a=a+1
 end
 end
-return D
+return a
 end
-
-
-function d.tick(F)
-F.tick=F.tick+1
-local G=d.regenerate(F.world,F.tick)
-return{tick=F.tick,healed=G}
+function c.tick(a)
+a.tick=a.tick+1
+local b=c.regenerate(a.world,a.tick)
+return{tick=a.tick,healed=b}
 end
-
-return d
+return c
 end
-package.preload["main"] = function(...)
-
-
-
-
-
-
-local a=require('json')
-local b=require('arena.ecs')
-local c=require('arena.components')
-local d=require('arena.systems')
-local e=require('arena.config')
-
-Arena=Arena or{world=b.new(),tick=0,players={},joined=0,version=1}
-
-local function f(g)
-return Arena.players[g]
+package.preload["main"]=function(...)
+local h=require'json'
+local a=require'arena.ecs'
+local d=require'arena.components'
+local f=require'arena.systems'
+local e=require'arena.config'
+Arena=Arena or{world=a.new(),tick=0,players={},joined=0,version=1}
+local function g(a)
+return Arena.players[a]
 end
-
-local function i(j)
+local function i(b)
 local w=Arena.world
-local p,h,s,k=b.get(w,j,'position'),b.get(w,j,'health'),b.get(w,j,'score'),b.get(w,j,'player')
-return{id=j,name=k.name,wallet=k.wallet,x=p.x,y=p.y,hp=h.hp,points=s.points}
+local p,h,s,a=a.get(w,b,'position'),a.get(w,b,'health'),a.get(w,b,'score'),a.get(w,b,'player')
+return{id=b,name=a.name,wallet=a.wallet,x=p.x,y=p.y,hp=h.hp,points=s.points}
 end
-
-local function l(m,n,o)
-m.reply({Action=n,Error=o,Data=o})
+local function c(b,c,a)
+b.reply{Action=c,Error=a,Data=a}
 end
-
-Handlers.add('Join','Join',function(q)
-if f(q.From)then
-return l(q,'Join-Error','already joined')
+Handlers.add('Join','Join',function(b)
+if g(b.From)then
+return c(b,'Join-Error','already joined')
 end
 if Arena.joined>=e.MAX_PLAYERS then
-return l(q,'Join-Error','arena is full')
+return c(b,'Join-Error','arena is full')
 end
 local w=Arena.world
-local x,y=d.spawn_point(w,Arena.joined+1)
-if not x then return l(q,'Join-Error','no free spawn point')end
-local r=b.spawn(w)
-b.set(w,r,'player',c.player(q.From,q.Name))
-b.set(w,r,'position',c.position(x,y))
-b.set(w,r,'health',c.health(e.START_HP,e.MAX_HP))
-b.set(w,r,'score',c.score())
-Arena.players[q.From]=r
+local x,y=f.spawn_point(w,Arena.joined+1)
+if not x then return c(b,'Join-Error','no free spawn point')end
+local c=a.spawn(w)
+a.set(w,c,'player',d.player(b.From,b.Name))
+a.set(w,c,'position',d.position(x,y))
+a.set(w,c,'health',d.health(e.START_HP,e.MAX_HP))
+a.set(w,c,'score',d.score())
+Arena.players[b.From]=c
 Arena.joined=Arena.joined+1
-q.reply({Action='Joined',Entity=tostring(r),X=tostring(x),Y=tostring(y)})
+b.reply{Action='Joined',Entity=tostring(c),X=tostring(x),Y=tostring(y)}
 end)
-
-Handlers.add('Move','Move',function(t)
-local u=f(t.From)
-if not u then return l(t,'Move-Error','not joined')end
-local v=t.Direction
-if not c.DIRECTIONS[v]then
-return l(t,'Move-Error','invalid direction '..tostring(v)..' (use N, S, E or W)')
+Handlers.add('Move','Move',function(b)
+local e=g(b.From)
+if not e then return c(b,'Move-Error','not joined')end
+local g=b.Direction
+if not d.DIRECTIONS[g]then
+return c(b,'Move-Error','invalid direction '..tostring(g)..' (use N, S, E or W)')
 end
-local z,A=d.move(Arena.world,u,v)
-local B=b.get(Arena.world,u,'position')
-t.reply({
-Action='Moved',Outcome=z,X=tostring(B.x),Y=tostring(B.y),
-Victim=A and tostring(A)or nil,
-})
+local d,c=f.move(Arena.world,e,g)
+local a=a.get(Arena.world,e,'position')
+b.reply{
+Action='Moved',Outcome=d,X=tostring(a.x),Y=tostring(a.y),
+Victim=c and tostring(c)or nil,
+}
 end)
-
-Handlers.add('Tick','Tick',function(C)
-if C.From~=Owner then
-return l(C,'Tick-Error','only the owner may tick')
+Handlers.add('Tick','Tick',function(a)
+if a.From~=Owner then
+return c(a,'Tick-Error','only the owner may tick')
 end
-local D=d.tick(Arena)
-C.reply({Action='Ticked',Tick=tostring(D.tick),Healed=tostring(D.healed)})
+local b=f.tick(Arena)
+a.reply{Action='Ticked',Tick=tostring(b.tick),Healed=tostring(b.healed)}
 end)
-
-Handlers.add('State','State',function(E)
-local F={}
-for _,G in ipairs(b.query(Arena.world,'player'))do
-F[#F+1]=i(G)
+Handlers.add('State','State',function(c)
+local b={}
+for _,c in ipairs(a.query(Arena.world,'player'))do
+b[#b+1]=i(c)
 end
-E.reply({
+c.reply{
 Action='State',
-Data=a.encode({
-tick=Arena.tick,version=Arena.version,players=F,
-entities=Arena.world.count,components=b.counts(Arena.world),
+Data=h.encode{
+tick=Arena.tick,version=Arena.version,players=b,
+entities=Arena.world.count,components=a.counts(Arena.world),
 size={w=e.WIDTH,h=e.HEIGHT},
-}),
-})
+},
+}
 end)
-
-Handlers.add('Ping','Ping',function(H)
-H.reply({Action='Pong',Data='pong'})
+Handlers.add('Ping','Ping',function(a)
+a.reply{Action='Pong',Data='pong'}
 end)
 end
 require("main")
