@@ -8,7 +8,7 @@ use crate::fold::{self, Define, Folded, Removal};
 use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
 use crate::minify;
-use crate::parse::{FunctionInfo, Parsed, RequireSite};
+use crate::parse::{FunctionInfo, Parsed, RequireForm, RequireSite};
 
 /// Modules an aos process provides at runtime: left as runtime `require`s.
 pub const AOS_EXTERNALS: &[&str] = &[
@@ -286,6 +286,11 @@ pub(crate) fn bundle_with(
             }
         }
         let Some((path, source)) = found else {
+            // `pcall(require, "x")` expects that `x` may be missing.
+            if let Some(site) = site.filter(|s| s.form == RequireForm::Optional) {
+                warnings.push(Warning::OptionalModuleMissing { name, at: site.at, tried: paths });
+                continue;
+            }
             return Err(Error::new(ErrorKind::ModuleNotFound { name, required_at, tried: paths }));
         };
         if let Some(site) = site.clone() {
@@ -303,6 +308,7 @@ pub(crate) fn bundle_with(
         for s in sites {
             match &s.name {
                 None if options.strict => return Err(Error::new(ErrorKind::DynamicRequire { at: s.at })),
+                None if s.form == RequireForm::Value => warnings.push(Warning::RequireAsValue { at: s.at }),
                 None => warnings.push(Warning::DynamicRequire { at: s.at }),
                 Some(n) if options.externals.contains(n) => {
                     externals.insert(n.clone());

@@ -58,7 +58,7 @@ pub enum ErrorKind {
         /// The parser's message.
         message: String,
     },
-    /// `require` with a computed argument, refused in strict mode.
+    /// `require` with a computed argument or used as a value, refused in strict mode.
     DynamicRequire {
         /// Where.
         at: Location,
@@ -167,6 +167,22 @@ pub enum Warning {
         /// Where.
         at: Location,
     },
+    /// `require` used as a value (`local r = require`, `f(require)`): what
+    /// it loads is left to the runtime.
+    RequireAsValue {
+        /// Where.
+        at: Location,
+    },
+    /// `pcall(require, "x")` names a module the project does not have: left
+    /// to the runtime, which may provide it or let the `pcall` fail.
+    OptionalModuleMissing {
+        /// The module name.
+        name: String,
+        /// Where.
+        at: Location,
+        /// The paths tried.
+        tried: Vec<String>,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -175,6 +191,14 @@ impl fmt::Display for Warning {
             Warning::DynamicRequire { at } => {
                 write!(f, "{at}: require with a computed module name is left to the runtime")
             }
+            Warning::RequireAsValue { at } => {
+                write!(f, "{at}: require used as a value; the modules it loads are left to the runtime")
+            }
+            Warning::OptionalModuleMissing { name, at, tried } => write!(
+                f,
+                "{at}: optional module '{name}' (pcall(require, ...)) not found, left to the runtime; tried {}",
+                tried.join(", ")
+            ),
         }
     }
 }

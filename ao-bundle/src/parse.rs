@@ -4,7 +4,7 @@
 use full_moon::ast::Ast;
 use full_moon::ast::{
     AnonymousFunction, Call, Expression, FunctionArgs, FunctionBody, FunctionCall, FunctionDeclaration,
-    LocalFunction, Prefix, Suffix,
+    LocalFunction, Prefix, Suffix, Var,
 };
 use full_moon::node::Node;
 use full_moon::tokenizer::{TokenReference, TokenType};
@@ -26,6 +26,21 @@ pub(crate) struct RequireSite {
     /// Inside a function body: it runs when the function is called, not while
     /// the module loads, so it cannot take part in a load-time cycle.
     pub(crate) deferred: bool,
+    /// How the call is written.
+    #[serde(default)]
+    pub(crate) form: RequireForm,
+}
+
+/// How a `require` is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum RequireForm {
+    /// `require "x"`, `require("x")` (or a computed argument).
+    #[default]
+    Call,
+    /// `pcall(require, "x")`: an optional module, which may be missing.
+    Optional,
+    /// `require` passed or stored as a value: what it loads cannot be known.
+    Value,
 }
 
 /// Lua 5.3's own limit on nested syntax levels (`LUAI_MAXCCALLS`): deeper
@@ -71,7 +86,14 @@ pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
 
 /// The `require` sites and functions of a parsed module.
 pub(crate) fn scan(file: &str, ast: &Ast) -> Parsed {
-    let mut finder = Finder { file, depth: 0, sites: Vec::new(), functions: Vec::new(), spans: Vec::new() };
+    let mut finder = Finder {
+        file,
+        depth: 0,
+        claimed: std::collections::HashSet::new(),
+        sites: Vec::new(),
+        functions: Vec::new(),
+        spans: Vec::new(),
+    };
     finder.visit_ast(ast);
     Parsed { requires: finder.sites, functions: finder.functions, function_spans: finder.spans }
 }
@@ -304,6 +326,8 @@ fn parse_ast(file: &str, source: &str) -> Result<(String, Ast), Error> {
 struct Finder<'a> {
     file: &'a str,
     depth: usize,
+    /// `require` tokens a recognised pattern already accounts for.
+    claimed: std::collections::HashSet<usize>,
     sites: Vec<RequireSite>,
     functions: Vec<FunctionInfo>,
     spans: Vec<(usize, usize)>,
@@ -360,8 +384,28 @@ impl Visitor for Finder<'_> {
         self.depth -= 1;
     }
 
+    fn visit_var(&mut self, var: &Var) {
+        // `require` anywhere but in call position, unless `pcall(require, "x")`
+        // claimed it.
+        if let Var::Name(t) = var
+            && t.token().to_string() == "require"
+            && !self.claimed.contains(&t.token().start_position().bytes())
+        {
+            self.sites.push(RequireSite {
+                name: None,
+                at: self.location(t),
+                deferred: self.depth > 0,
+                form: RequireForm::Value,
+            });
+        }
+    }
+
     fn visit_function_call(&mut self, call: &FunctionCall) {
         let Prefix::Name(name) = call.prefix() else { return };
+        if name.token().to_string() == "pcall" {
+            self.optional(call);
+            return;
+        }
         if name.token().to_string() != "require" {
             return;
         }
@@ -377,7 +421,37 @@ impl Visitor for Finder<'_> {
             }
             _ => None,
         };
-        self.sites.push(RequireSite { name: module, at: self.location(name), deferred: self.depth > 0 });
+        self.sites.push(RequireSite {
+            name: module,
+            at: self.location(name),
+            deferred: self.depth > 0,
+            form: RequireForm::Call,
+        });
+    }
+}
+
+impl Finder<'_> {
+    /// `pcall(require, "x")`: the optional-module idiom.
+    fn optional(&mut self, call: &FunctionCall) {
+        let Some(Suffix::Call(Call::AnonymousCall(args))) = call.suffixes().next() else { return };
+        let FunctionArgs::Parentheses { arguments, .. } = args.as_ref() else { return };
+        let mut args = arguments.iter();
+        let (Some(Expression::Var(Var::Name(req))), Some(Expression::String(token)), None) =
+            (args.next(), args.next(), args.next())
+        else {
+            return;
+        };
+        if req.token().to_string() != "require" {
+            return;
+        }
+        let Some(module) = literal(token) else { return };
+        self.claimed.insert(req.token().start_position().bytes());
+        self.sites.push(RequireSite {
+            name: Some(module),
+            at: self.location(req),
+            deferred: self.depth > 0,
+            form: RequireForm::Optional,
+        });
     }
 }
 

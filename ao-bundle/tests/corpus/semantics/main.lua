@@ -81,3 +81,10 @@ log('main:end', a.name, b.name)
 
 Handlers.add('Trace', 'Trace', function(m) m.reply({ Data = table.concat(Trace, '\n') }) end)
 Handlers.add('Calc', 'Calc', function(m) m.reply({ Data = tostring(a.calc(tonumber(m.N))) }) end)
+Handlers.add('Step', 'Step', function(m)
+  local n = tonumber(m.Tags.N)
+  if n == 99 then error('step ' .. n .. ' refused') end
+  if n == 98 then return a.calc(nil) end
+  log('step', n, a.calc(n))
+  m.reply({ Data = tostring(a.calc(n)) })
+end)

@@ -1,0 +1,1 @@
+return { install = function() Installed = true end }

@@ -1,0 +1,2 @@
+Loaded = 'only_dead'
+return 'dead'

@@ -1,0 +1,2 @@
+trace('b:load')
+return { name = (...) }

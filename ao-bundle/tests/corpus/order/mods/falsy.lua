@@ -1,0 +1,2 @@
+trace('falsy:load')
+return false

@@ -1,0 +1,2 @@
+trace('lazy:load')
+return { value = 42 }
