@@ -134,6 +134,18 @@ pub fn size_report(bundle: &Bundle) -> SizeReport {
             percent(f.bytes, total)
         ));
     }
+    for m in &bundle.modules {
+        if m.required_only_under.is_empty() {
+            continue;
+        }
+        let share = modules.iter().find(|s| s.path == m.path).map_or(0.0, |s| s.percent);
+        let names = m.required_only_under.join("`, `");
+        recommendations.push(format!(
+            "module {} ({} bytes, {share}% of the bundle) is required only under `if` conditions on `{names}`: \
+             a define (--define {}=false) that decides them would drop it",
+            m.name, m.shipped_bytes, m.required_only_under[0]
+        ));
+    }
     let removed = bundle
         .modules
         .iter()
@@ -200,6 +212,34 @@ mod tests {
     use crate::{BundleOptions, MemoryLoader, bundle};
 
     #[test]
+    fn modules_required_only_under_a_condition_are_pointed_out() {
+        let p = MemoryLoader::new()
+            .file(
+                "main.lua",
+                "local cfg = { verbose = true }\nif DEBUG and cfg.verbose then require('inspect') end\nif cfg.verbose then require('log') end\nrequire('log')",
+            )
+            .file("inspect.lua", "return {}")
+            .file("log.lua", "if DEBUG then local x = require('inspect') end\nreturn {}");
+        let b = bundle(&p, &BundleOptions::new("main")).unwrap();
+        let by_name = |n: &str| b.modules.iter().find(|m| m.name == n).unwrap();
+        // Both requires of inspect sit under `if DEBUG`; `cfg` is a local, not a guard.
+        assert_eq!(by_name("inspect").required_only_under, ["DEBUG"]);
+        // log is also required unconditionally.
+        assert!(by_name("log").required_only_under.is_empty());
+        let r = size_report(&b);
+        let rec: Vec<&String> = r.recommendations.iter().filter(|x| x.contains("required only")).collect();
+        assert_eq!(rec.len(), 1, "{rec:?}");
+        assert!(
+            rec[0].starts_with("module inspect (") && rec[0].contains("--define DEBUG=false"),
+            "{}",
+            rec[0]
+        );
+        // With the define, it is gone.
+        let b = bundle(&p, &BundleOptions::new("main").define("DEBUG", crate::Define::Bool(false))).unwrap();
+        assert!(b.modules.iter().all(|m| m.name != "inspect"));
+    }
+
+    #[test]
     fn accounts_for_every_byte_and_recommends_on_big_parts() {
         let big = format!(
             "local M = {{}}\nfunction M.table()\n  return {{ {} }}\nend\nreturn M\n",
@@ -227,6 +267,7 @@ mod tests {
         let text = r.to_string();
         assert!(text.contains("big.lua") && text.contains("recommendation: module big"), "{text}");
         assert!(text.contains("source   folded  shipped"), "{text}");
+        assert!(!r.recommendations.iter().any(|x| x.contains("required only")), "{:?}", r.recommendations);
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["modules"][0]["name"], "big");
     }

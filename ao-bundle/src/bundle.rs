@@ -144,6 +144,11 @@ pub struct BundledModule {
     pub removed: Vec<Removal>,
     /// The bundled modules it requires, by registered name.
     pub requires: Vec<String>,
+    /// Globals that every `require` of it is conditioned on (`DEBUG` when it
+    /// is only required inside `if DEBUG then ... end`), sorted; empty when
+    /// some require of it is unconditional. A `define` of one of them could
+    /// drop the module.
+    pub required_only_under: Vec<String>,
     /// Whether it is an entry.
     pub entry: bool,
 }
@@ -344,6 +349,23 @@ pub(crate) fn bundle_with(
     check_cycles(&modules)?;
     let (code, line_map) = emit(&modules, options);
     let names: BTreeMap<&str, &str> = modules.iter().map(|(p, m)| (p.as_str(), m.name.as_str())).collect();
+    // Every site requiring each module, to see whether all are conditional.
+    let mut incoming: BTreeMap<&str, Vec<&RequireSite>> = BTreeMap::new();
+    for m in modules.values() {
+        for (to, site) in &m.edges {
+            incoming.entry(to.as_str()).or_default().push(site);
+        }
+    }
+    let guarded = |path: &str| -> Vec<String> {
+        let sites = incoming.get(path).map(Vec::as_slice).unwrap_or_default();
+        if sites.is_empty() || sites.iter().any(|s| s.guards.is_empty()) {
+            return Vec::new();
+        }
+        let mut all: Vec<String> = sites.iter().flat_map(|s| s.guards.iter().cloned()).collect();
+        all.sort();
+        all.dedup();
+        all
+    };
     let mut out: Vec<BundledModule> = modules
         .values()
         .map(|m| {
@@ -361,6 +383,7 @@ pub(crate) fn bundle_with(
                 functions: m.functions.clone(),
                 removed: m.removed.clone(),
                 requires,
+                required_only_under: if m.entry { Vec::new() } else { guarded(&m.path) },
                 entry: m.entry,
             }
         })

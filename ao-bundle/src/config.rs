@@ -13,6 +13,7 @@
 //! externals = []               # besides aos's own runtime modules
 //! strict = false               # refuse computed requires
 //! defines = { DEBUG = false }  # constants; `if`s they decide are folded away
+//! dce = true                   # remove dead code (the default)
 //! minify = true                # strip comments and whitespace, keeping lines
 //! ```
 //!
@@ -66,9 +67,16 @@ pub struct Target {
     /// Constants: `{ DEBUG = false, TARGET = "shard" }`.
     #[serde(default)]
     pub defines: BTreeMap<String, Define>,
+    /// Remove dead code (on unless set to `false`).
+    #[serde(default = "default_dce")]
+    pub dce: bool,
     /// Strip comments and whitespace (lines are kept).
     #[serde(default)]
     pub minify: bool,
+}
+
+fn default_dce() -> bool {
+    true
 }
 
 fn default_limit() -> usize {
@@ -149,6 +157,7 @@ impl Bundler {
             let mut options = BundleOptions::new(&t.entries[0]).strict(t.strict);
             options.defines.clone_from(&t.defines);
             options.minify = t.minify;
+            options.dce = t.dce;
             for e in &t.entries[1..] {
                 options = options.entry(e);
             }

@@ -98,6 +98,7 @@ fn minify_tracked(file: &str, source: &str, rename: bool) -> Result<Minified, Er
             // The parser sees every `break` as `do break end`; Lua 5.3 accepts a
             // bare `break` anywhere that is legal, so write the short form.
             if let [d, b, e, ..] = &tokens[i..]
+                && shapes.bare_breaks.contains(&at)
                 && [d, b, e].iter().map(|t| symbol(t)).eq(["do", "break", "end"].map(Some))
             {
                 w.trivia(d);
@@ -155,6 +156,8 @@ struct Shapes<'a> {
     after: HashMap<usize, Vec<Moved>>,
     /// `local` tokens of statements in a joined run.
     grouped: HashSet<usize>,
+    /// `do` tokens of `do break end` statements, written as a bare `break`.
+    bare_breaks: HashSet<usize>,
 }
 
 impl Shapes<'_> {
@@ -379,6 +382,15 @@ fn last_token_offset(e: &Expression) -> Option<usize> {
 impl Visitor for Shapes<'_> {
     fn visit_block(&mut self, block: &Block) {
         self.group_locals(block);
+    }
+
+    fn visit_do(&mut self, node: &full_moon::ast::Do) {
+        let block = node.block();
+        if block.stmts().next().is_none()
+            && matches!(block.last_stmt(), Some(full_moon::ast::LastStmt::Break(_)))
+        {
+            self.bare_breaks.insert(node.do_token().token().start_position().bytes());
+        }
     }
 
     fn visit_suffix(&mut self, suffix: &Suffix) {
@@ -653,8 +665,10 @@ mod tests {
             (r#"local s = "plain""#, r#"local s="plain""#),
             ("local s = 'a `b` c'", "local s='a `b` c'"),
             ("while x do break  f() end", "while x do break f()end"),
-            ("while x do do break end end", "while x do do break end end"),
+            ("while x do do break end end", "while x do break end"),
             ("while x do\n  break\nend", "while x do\nbreak\nend"),
+            ("while x do break end", "while x do break end"),
+            ("for i = 1, 2 do break end", "for i=1,2 do break end"),
             // Calls with one string or table argument.
             ("require('a.b')", "require'a.b'"),
             ("m.reply({ Data = 1 })", "m.reply{Data=1}"),

@@ -3,8 +3,8 @@
 
 use full_moon::ast::Ast;
 use full_moon::ast::{
-    AnonymousFunction, Call, Expression, FunctionArgs, FunctionBody, FunctionCall, FunctionDeclaration,
-    LocalFunction, Prefix, Suffix, Var,
+    AnonymousFunction, Call, ElseIf, Expression, FunctionArgs, FunctionBody, FunctionCall,
+    FunctionDeclaration, If, LocalFunction, Prefix, Suffix, Var,
 };
 use full_moon::node::Node;
 use full_moon::tokenizer::{TokenReference, TokenType};
@@ -29,6 +29,10 @@ pub(crate) struct RequireSite {
     /// How the call is written.
     #[serde(default)]
     pub(crate) form: RequireForm,
+    /// Globals named in the conditions of the `if`s around it (`DEBUG` in
+    /// `if DEBUG then require('tools') end`), sorted.
+    #[serde(default)]
+    pub(crate) guards: Vec<String>,
 }
 
 /// How a `require` is written.
@@ -86,9 +90,12 @@ pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
 
 /// The `require` sites and functions of a parsed module.
 pub(crate) fn scan(file: &str, ast: &Ast) -> Parsed {
+    let scopes = crate::scope::resolve(ast);
     let mut finder = Finder {
         file,
         depth: 0,
+        locals: &scopes.by_site,
+        guards: Vec::new(),
         claimed: std::collections::HashSet::new(),
         sites: Vec::new(),
         functions: Vec::new(),
@@ -288,8 +295,21 @@ fn normalize_breaks(source: &str) -> Option<String> {
     };
     let mut out = String::with_capacity(source.len() + 64);
     let mut at = 0;
-    for t in &tokens {
+    // Significant tokens only, so `do break end` already written that way
+    // (by the user, or by an earlier pass over this text) is left as it is.
+    let significant: Vec<&full_moon::tokenizer::Token> =
+        tokens.iter().filter(|t| !t.token_type().is_trivia()).collect();
+    let is = |i: Option<&&full_moon::tokenizer::Token>, s: full_moon::tokenizer::Symbol| {
+        i.is_some_and(|t| matches!(t.token_type(), TokenType::Symbol { symbol } if *symbol == s))
+    };
+    for (i, t) in significant.iter().enumerate() {
         if matches!(t.token_type(), TokenType::Symbol { symbol: full_moon::tokenizer::Symbol::Break }) {
+            let wrapped = i > 0
+                && is(significant.get(i - 1), full_moon::tokenizer::Symbol::Do)
+                && is(significant.get(i + 1), full_moon::tokenizer::Symbol::End);
+            if wrapped {
+                continue;
+            }
             let (start, end) = (t.start_position().bytes(), t.end_position().bytes());
             out.push_str(&source[at..start]);
             out.push_str("do break end");
@@ -326,6 +346,10 @@ fn parse_ast(file: &str, source: &str) -> Result<(String, Ast), Error> {
 struct Finder<'a> {
     file: &'a str,
     depth: usize,
+    /// Identifier tokens that name locals (the rest name globals).
+    locals: &'a std::collections::HashMap<usize, usize>,
+    /// Globals in the conditions of the enclosing `if`s, one entry per `if`.
+    guards: Vec<Vec<String>>,
     /// `require` tokens a recognised pattern already accounts for.
     claimed: std::collections::HashSet<usize>,
     sites: Vec<RequireSite>,
@@ -343,6 +367,13 @@ impl Finder<'_> {
             });
             self.spans.push((start.bytes(), end.bytes()));
         }
+    }
+
+    fn site(&self, name: Option<String>, token: &TokenReference, form: RequireForm) -> RequireSite {
+        let mut guards: Vec<String> = self.guards.iter().flatten().cloned().collect();
+        guards.sort();
+        guards.dedup();
+        RequireSite { name, at: self.location(token), deferred: self.depth > 0, form, guards }
     }
 
     fn location(&self, token: &TokenReference) -> Location {
@@ -363,6 +394,24 @@ fn literal(token: &TokenReference) -> Option<String> {
     }
 }
 
+/// The plain names an expression reads (not field names).
+#[derive(Default)]
+struct NamesIn(Vec<TokenReference>);
+
+impl Visitor for NamesIn {
+    fn visit_var(&mut self, var: &Var) {
+        if let Var::Name(t) = var {
+            self.0.push(t.clone());
+        }
+    }
+
+    fn visit_prefix(&mut self, prefix: &Prefix) {
+        if let Prefix::Name(t) = prefix {
+            self.0.push(t.clone());
+        }
+    }
+}
+
 impl Visitor for Finder<'_> {
     fn visit_function_declaration(&mut self, f: &FunctionDeclaration) {
         self.function(f.name().to_string().trim().to_owned(), f);
@@ -374,6 +423,26 @@ impl Visitor for Finder<'_> {
 
     fn visit_anonymous_function(&mut self, f: &AnonymousFunction) {
         self.function("(anonymous)".to_owned(), f);
+    }
+
+    fn visit_if(&mut self, node: &If) {
+        let mut names = Vec::new();
+        let conditions = std::iter::once(node.condition())
+            .chain(node.else_if().into_iter().flatten().map(ElseIf::condition));
+        for condition in conditions {
+            let mut found = NamesIn::default();
+            full_moon::visitors::Visit::visit(condition, &mut found);
+            for t in found.0 {
+                if !self.locals.contains_key(&t.token().start_position().bytes()) {
+                    names.push(t.token().to_string());
+                }
+            }
+        }
+        self.guards.push(names);
+    }
+
+    fn visit_if_end(&mut self, _: &If) {
+        self.guards.pop();
     }
 
     fn visit_function_body(&mut self, _: &FunctionBody) {
@@ -391,12 +460,7 @@ impl Visitor for Finder<'_> {
             && t.token().to_string() == "require"
             && !self.claimed.contains(&t.token().start_position().bytes())
         {
-            self.sites.push(RequireSite {
-                name: None,
-                at: self.location(t),
-                deferred: self.depth > 0,
-                form: RequireForm::Value,
-            });
+            self.sites.push(self.site(None, t, RequireForm::Value));
         }
     }
 
@@ -421,12 +485,7 @@ impl Visitor for Finder<'_> {
             }
             _ => None,
         };
-        self.sites.push(RequireSite {
-            name: module,
-            at: self.location(name),
-            deferred: self.depth > 0,
-            form: RequireForm::Call,
-        });
+        self.sites.push(self.site(module, name, RequireForm::Call));
     }
 }
 
@@ -446,12 +505,7 @@ impl Finder<'_> {
         }
         let Some(module) = literal(token) else { return };
         self.claimed.insert(req.token().start_position().bytes());
-        self.sites.push(RequireSite {
-            name: Some(module),
-            at: self.location(req),
-            deferred: self.depth > 0,
-            form: RequireForm::Optional,
-        });
+        self.sites.push(self.site(Some(module), req, RequireForm::Optional));
     }
 }
 

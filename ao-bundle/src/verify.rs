@@ -78,6 +78,12 @@ pub struct ManifestOptions {
     /// Constants applied.
     #[serde(default)]
     pub defines: std::collections::BTreeMap<String, crate::fold::Define>,
+    /// Dead-code elimination.
+    #[serde(default)]
+    pub dce: bool,
+    /// Minification.
+    #[serde(default)]
+    pub minify: bool,
 }
 
 /// What a bundle was built from: written beside it, checked by [`verify`].
@@ -117,6 +123,8 @@ impl Manifest {
                 externals: options.externals.iter().cloned().collect(),
                 strict: options.strict,
                 defines: options.defines.clone(),
+                dce: options.dce,
+                minify: options.minify,
             },
         }
     }

@@ -151,6 +151,8 @@ fn differential_with_errors(program: &str) -> (Vec<Built>, [String; 2]) {
     let mut built = Vec::new();
     for (dce, minify) in [(false, false), (true, false), (false, true), (true, true)] {
         let b = bundle(&FsLoader::new(&root).unwrap(), &options(dce, minify)).unwrap();
+        let again = bundle(&FsLoader::new(&root).unwrap(), &options(dce, minify)).unwrap();
+        assert!(again.code == b.code && again.line_map == b.line_map, "{program}: deterministic");
         let ao = LocalAo::builder().seed(3).build().unwrap();
         let pid = ao.spawn_aos("").unwrap();
         let r = ao.eval(&pid, &b.code).unwrap();

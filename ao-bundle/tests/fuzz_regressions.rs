@@ -87,3 +87,48 @@ fn bundle_config_regressions() {
     }
     assert_eq!(loaded, 1, "the arena config loads; the absolute out is refused");
 }
+
+/// The `bundle_project` target's check (the fuzz crate cannot import this file).
+fn check_project(data: &[u8]) {
+    const FILES: [&str; 5] = ["main.lua", "a.lua", "a/b.lua", "lib/init.lua", "c-d.lua"];
+    fn compiles(ao: &ao_local::LocalAo, pid: &ao_transport::ProcessId, code: &str) -> bool {
+        let mut level = 0;
+        while code.contains(&format!("]{}]", "=".repeat(level))) {
+            level += 1;
+        }
+        let eq = "=".repeat(level);
+        let probe = format!("return load([{eq}[\n{code}]{eq}]) ~= nil");
+        ao.eval(pid, &probe).is_ok_and(|r| r.output == "true")
+    }
+    let Some((&flags, rest)) = data.split_first() else { return };
+    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let mut project = MemoryLoader::new();
+    let mut sources = Vec::new();
+    for (name, source) in FILES.iter().zip(text.split('\0')) {
+        project.set(*name, source);
+        sources.push(source);
+    }
+    let options = BundleOptions::new("main")
+        .define("DEBUG", ao_bundle::Define::Bool(false))
+        .dce(flags & 1 != 0)
+        .minify(flags & 2 != 0)
+        .strict(flags & 4 != 0);
+    let Ok(built) = bundle(&project, &options) else { return };
+    assert!(built.code.ends_with("require(\"main\")\n"));
+    let ao = ao_local::LocalAo::new();
+    let pid = ao.spawn_aos("").unwrap();
+    if sources.iter().all(|s| compiles(&ao, &pid, s)) {
+        assert!(compiles(&ao, &pid, &built.code), "the bundle does not compile:\n{}", built.code);
+    }
+}
+
+#[test]
+fn bundle_project_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/bundle_project");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        check_project(&std::fs::read(entry.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n >= 2, "the seed corpus is replayed");
+}

@@ -40,3 +40,14 @@ fn arena_bundle_minified_with_a_define() {
     let report = size_report(&built);
     check("arena.min.report.txt", &report.to_string());
 }
+
+#[test]
+fn dead_code_elimination_of_the_dce_corpus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/dce");
+    let options = BundleOptions::new("main")
+        .define("DEBUG", Define::Bool(false))
+        .define("TARGET", Define::Str("shard".into()));
+    let built = bundle(&FsLoader::new(root).unwrap(), &options).unwrap();
+    check("dce.lua", &built.code);
+    check("dce.report.txt", &size_report(&built).to_string());
+}

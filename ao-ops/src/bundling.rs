@@ -10,6 +10,8 @@ use ao_bundle::{
 
 /// What `ao-ops bundle` is asked to do (its command-line arguments).
 #[derive(Debug, Clone, clap::Args)]
+// Command-line switches are naturally booleans.
+#[allow(clippy::struct_excessive_bools)]
 pub struct BundleArgs {
     /// Build the targets of this TOML config instead (see ao-bundle's `Config`).
     #[arg(long, conflicts_with_all = ["entries", "out"])]
@@ -39,9 +41,13 @@ pub struct BundleArgs {
     /// decides are folded away (repeatable).
     #[arg(long = "define", value_parser = parse_define)]
     pub defines: Vec<(String, ao_bundle::Define)>,
-    /// Strip comments and whitespace and shorten locals (lines are kept, so error lines still map).
+    /// Strip comments and whitespace and shorten locals (every line of code
+    /// keeps its own line, so error lines still map).
     #[arg(long)]
     pub minify: bool,
+    /// Keep dead code (unused locals, constant `if`s, code after `return`).
+    #[arg(long)]
+    pub no_dce: bool,
     /// Size limit in bytes.
     #[arg(long, default_value_t = ao_bundle::DEFAULT_SIZE_LIMIT)]
     pub limit: usize,
@@ -95,7 +101,7 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     for x in &args.externals {
         options = options.external(x);
     }
-    options = options.strict(args.strict).minify(args.minify);
+    options = options.strict(args.strict).minify(args.minify).dce(!args.no_dce);
     for (name, value) in &args.defines {
         options = options.define(name, value.clone());
     }
@@ -207,4 +213,24 @@ pub fn run_verify(
         writeln!(out, "mismatch: {m}")?;
     }
     bail!("{} mismatch(es) against {}", mismatches.len(), manifest_path.display())
+}
+
+/// Rewrites the error text in `file` (or standard input) through the line map
+/// at `map`, for the chunk names given, and prints it.
+pub fn run_trace(
+    map: &Path,
+    chunks: &[String],
+    file: Option<&Path>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(map).with_context(|| format!("reading {}", map.display()))?;
+    let line_map =
+        ao_bundle::LineMap::from_json(&text).with_context(|| format!("reading {}", map.display()))?;
+    let input = match file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        None => std::io::read_to_string(std::io::stdin()).context("reading standard input")?,
+    };
+    let names: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    write!(out, "{}", line_map.rewrite(&input, &names))?;
+    Ok(())
 }

@@ -34,10 +34,33 @@ enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Rewrite an AO error message or Lua traceback that names bundle lines
+    /// into source files and lines, using the bundle's line map.
+    Trace {
+        /// The line map (`<bundle>.map.json`).
+        #[arg(long)]
+        map: PathBuf,
+        /// The chunk name the bundle ran under (aos evaluates code as `aos`; repeatable).
+        #[arg(long = "chunk", default_value = "aos")]
+        chunks: Vec<String>,
+        /// A file holding the error text (default: standard input).
+        file: Option<PathBuf>,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole chain of causes on one line, no backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo { seed } => ao_ops::demo::run(seed, &mut std::io::stdout().lock()),
         Command::Bundle(args) => ao_ops::bundling::run(&args, &mut std::io::stdout().lock()),
@@ -47,5 +70,8 @@ fn main() -> anyhow::Result<()> {
             root.as_deref(),
             &mut std::io::stdout().lock(),
         ),
+        Command::Trace { map, chunks, file } => {
+            ao_ops::bundling::run_trace(&map, &chunks, file.as_deref(), &mut std::io::stdout().lock())
+        }
     }
 }

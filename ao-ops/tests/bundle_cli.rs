@@ -120,3 +120,31 @@ fn defines_fold_debug_code_from_the_command_line() {
         ao_ops(&["bundle", "--root", &root, "--entry", "main", "--out", &out, "--define", "1X=2"]);
     assert!(!ok && stderr.contains("is not a Lua name"), "{stderr}");
 }
+
+#[test]
+fn trace_maps_an_ao_error_back_to_the_source_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("arena.lua");
+    let out_s = out.to_string_lossy().into_owned();
+    let (ok, _, stderr) =
+        ao_ops(&["bundle", "--root", &arena_root(), "--entry", "main", "--out", &out_s, "--minify"]);
+    assert!(ok, "{stderr}");
+    // Find the bundle line holding main.lua's `Handlers.add('Join'` and fake an error there.
+    let code = std::fs::read_to_string(&out).unwrap();
+    let bundle_line = code.lines().position(|l| l.contains("Handlers.add('Join'")).unwrap() + 1;
+    let source = std::fs::read_to_string(Path::new(&arena_root()).join("main.lua")).unwrap();
+    let source_line = source.lines().position(|l| l.contains("Handlers.add('Join'")).unwrap() + 1;
+    let error = dir.path().join("error.txt");
+    std::fs::write(&error, format!("[string \"aos\"]:{bundle_line}: boom\nstack traceback:\n\t[C]: in ?"))
+        .unwrap();
+    let map = format!("{out_s}.map.json");
+    let (ok, stdout, stderr) = ao_ops(&["trace", "--map", &map, &error.to_string_lossy()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("main.lua:{source_line}: boom\nstack traceback:\n\t[C]: in ?"));
+
+    // Bad input: a clear error and a failing exit status, no backtrace.
+    let (ok, _, stderr) = ao_ops(&["trace", "--map", &out_s, &error.to_string_lossy()]);
+    assert!(!ok);
+    assert!(stderr.starts_with("error: reading ") && stderr.contains("invalid line map"), "{stderr}");
+    assert!(!stderr.contains("Stack backtrace"), "{stderr}");
+}
