@@ -118,17 +118,20 @@ fn semantics_survive(minify: bool) {
 
 #[test]
 fn the_arena_plays_the_same_bundled_and_unbundled() {
-    arena_plays_the_same(false);
+    arena_plays_the_same(false, false);
+    arena_plays_the_same(true, false);
 }
 
 #[test]
 fn the_arena_plays_the_same_bundled_minified_and_unbundled() {
-    arena_plays_the_same(true);
+    arena_plays_the_same(false, true);
+    arena_plays_the_same(true, true);
 }
 
-fn arena_plays_the_same(minify: bool) {
+fn arena_plays_the_same(dce: bool, minify: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/arena/src");
-    let built = bundle(&FsLoader::new(&root).unwrap(), &BundleOptions::new("main").minify(minify)).unwrap();
+    let options = BundleOptions::new("main").dce(dce).minify(minify);
+    let built = bundle(&FsLoader::new(&root).unwrap(), &options).unwrap();
     let names: Vec<&str> = built.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["arena.components", "arena.config", "arena.ecs", "arena.systems", "main"]);
     assert_eq!(built.externals, ["json"]);

@@ -62,9 +62,51 @@ pub struct BundleArgs {
 /// Runs `ao-ops bundle`: the targets of a config, or one bundle.
 pub fn run(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.config {
-        Some(config) => run_targets(config, &args.targets, args.out_dir.as_deref(), out),
+        Some(config) => run_targets(config, &args.targets, args.out_dir.as_deref(), args.json, out),
         None => run_bundle(args, out),
     }
+}
+
+/// One built bundle as JSON: where it went, its size report, modules,
+/// externals, warnings and the handlers validation saw.
+fn report_json(
+    built: &ao_bundle::Bundle,
+    validation: &ao_bundle::Validation,
+    out_path: &Path,
+) -> anyhow::Result<serde_json::Value> {
+    let size = size_report(built);
+    Ok(serde_json::json!({
+        "size": serde_json::from_str::<serde_json::Value>(&size.to_json())?,
+        "bundle": out_path, "bytes": validation.bytes, "limit": validation.limit,
+        "modules": built.modules.iter().map(|m| serde_json::json!({
+            "name": m.name, "path": m.path, "bytes": m.bytes, "aliases": m.aliases,
+            "requires": m.requires, "entry": m.entry, "blake3": m.blake3,
+            "required_only_under": m.required_only_under,
+        })).collect::<Vec<_>>(),
+        "externals": built.externals,
+        "warnings": built.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "handlers": validation.handlers,
+        "line_map": sibling(out_path, ".map.json"), "manifest": sibling(out_path, ".manifest.json"),
+    }))
+}
+
+/// The text report of one built bundle, after its first line.
+fn report_text(
+    built: &ao_bundle::Bundle,
+    validation: &ao_bundle::Validation,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    write!(out, "{}", size_report(built))?;
+    writeln!(
+        out,
+        "  runtime modules: {}",
+        if built.externals.is_empty() { "none".into() } else { built.externals.join(", ") }
+    )?;
+    for w in &built.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    writeln!(out, "validated on ao-local: loads cleanly, handlers {}", validation.handlers.join(", "))?;
+    Ok(())
 }
 
 /// Parses `NAME=VALUE`: `true`/`false`, an integer, or text (quotes optional).
@@ -119,21 +161,8 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
     write_atomic(&map_path, built.line_map.to_json().as_bytes())?;
     write_atomic(&manifest_path, manifest.to_json().as_bytes())?;
 
-    let size = size_report(&built);
     if args.json {
-        let report = serde_json::json!({
-            "size": serde_json::from_str::<serde_json::Value>(&size.to_json())?,
-            "bundle": out_path, "bytes": validation.bytes, "limit": validation.limit,
-            "modules": built.modules.iter().map(|m| serde_json::json!({
-                "name": m.name, "path": m.path, "bytes": m.bytes, "aliases": m.aliases,
-                "requires": m.requires, "entry": m.entry, "blake3": m.blake3,
-            })).collect::<Vec<_>>(),
-            "externals": built.externals,
-            "warnings": built.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "handlers": validation.handlers,
-            "line_map": map_path, "manifest": manifest_path,
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&report_json(&built, &validation, out_path)?)?)?;
         return Ok(());
     }
     writeln!(
@@ -144,25 +173,18 @@ pub fn run_bundle(args: &BundleArgs, out: &mut impl Write) -> anyhow::Result<()>
         validation.bytes,
         validation.limit
     )?;
-    write!(out, "{size}")?;
-    writeln!(
-        out,
-        "  runtime modules: {}",
-        if built.externals.is_empty() { "none".into() } else { built.externals.join(", ") }
-    )?;
-    for w in &built.warnings {
-        writeln!(out, "  warning: {w}")?;
-    }
-    writeln!(out, "validated on ao-local: loads cleanly, handlers {}", validation.handlers.join(", "))?;
+    report_text(&built, &validation, out)?;
     writeln!(out, "wrote {} and {}", map_path.display(), manifest_path.display())?;
     Ok(())
 }
 
-/// Builds the targets of a config file (all, or those named), sharing one cache.
+/// Builds the targets of a config file (all, or those named), sharing one
+/// cache, and reports each (as one JSON array with `json`).
 pub fn run_targets(
     config: &Path,
     only: &[String],
     out_dir: Option<&Path>,
+    json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let mut config = Config::load(config)?;
@@ -173,18 +195,37 @@ pub fn run_targets(
         Some(dir) => Bundler::with_cache_dir(dir)?,
         None => Bundler::new(),
     };
-    for t in bundler.build_targets(&config, only)? {
+    let built = bundler.build_targets(&config, only)?;
+    if json {
+        let reports = built
+            .iter()
+            .map(|t| {
+                let mut r = report_json(&t.bundle, &t.validation, &t.out)?;
+                r["target"] = serde_json::Value::from(t.name.clone());
+                Ok(r)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&reports)?)?;
+        return Ok(());
+    }
+    for t in &built {
         writeln!(
             out,
-            "target {}: {} modules, {} bytes (limit {}) -> {}; handlers {}",
+            "target {}: {} modules, {} bytes (limit {}) -> {}",
             t.name,
             t.bundle.modules.len(),
             t.validation.bytes,
             t.validation.limit,
             t.out.display(),
-            t.validation.handlers.join(", ")
         )?;
+        report_text(&t.bundle, &t.validation, out)?;
     }
+    let stats = bundler.last_stats();
+    writeln!(
+        out,
+        "cache: {} modules parsed, {} from memory, {} from disk (last target)",
+        stats.parsed, stats.from_memory, stats.from_disk
+    )?;
     Ok(())
 }
 

@@ -79,13 +79,29 @@ fn builds_every_target_of_a_config() {
     let (ok, stdout, stderr) =
         ao_ops(&["bundle", "--config", &config.to_string_lossy(), "--out-dir", &out_dir]);
     assert!(ok, "{stderr}");
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].starts_with("target arena: 5 modules"), "{stdout}");
-    assert!(lines[1].starts_with("target arena-rules: 4 modules"), "{stdout}");
+    let targets: Vec<&str> = stdout.lines().filter(|l| l.starts_with("target ")).collect();
+    assert_eq!(targets.len(), 2, "{stdout}");
+    assert!(targets[0].starts_with("target arena: 5 modules"), "{stdout}");
+    assert!(targets[1].starts_with("target arena-rules: 4 modules"), "{stdout}");
+    // Each target's size report, and the shared cache at work for the second.
+    assert_eq!(stdout.matches("(bundler glue)").count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("validated on ao-local: loads cleanly, handlers _eval, _default, Join"),
+        "{stdout}"
+    );
+    let cache = stdout.lines().last().unwrap();
+    assert!(cache.starts_with("cache: 0 modules parsed, 4 from memory"), "{stdout}");
     assert!(
         dir.path().join("arena.lua").is_file() && dir.path().join("arena-rules.lua.manifest.json").is_file()
     );
+    let (ok, stdout, stderr) =
+        ao_ops(&["bundle", "--config", &config.to_string_lossy(), "--out-dir", &out_dir, "--json"]);
+    assert!(ok, "{stderr}");
+    let reports: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> =
+        reports.as_array().unwrap().iter().map(|r| r["target"].as_str().unwrap()).collect();
+    assert_eq!(names, ["arena", "arena-rules"]);
+    assert!(reports[0]["size"]["bytes"].as_u64().unwrap() > 1000);
     let (ok, _, stderr) =
         ao_ops(&["bundle", "--config", &config.to_string_lossy(), "--out-dir", &out_dir, "--target", "x"]);
     assert!(!ok && stderr.contains("no target named"), "{stderr}");
