@@ -140,7 +140,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::InvalidMetricName { name, reason } => write!(f, "invalid metric name {name:?}: {reason}"),
+            ErrorKind::InvalidMetricName { name, reason } => {
+                write!(f, "invalid metric name {name:?}: {reason}")
+            }
             ErrorKind::InvalidLabelName { owner, label, reason } => {
                 write!(f, "{owner}: invalid label name {label:?}: {reason}")
             }
@@ -163,7 +165,9 @@ impl fmt::Display for Error {
             ErrorKind::OutOfOrder { series, last_ms, got_ms } => {
                 write!(f, "{series}: sample at {got_ms} ms is older than the last one at {last_ms} ms")
             }
-            ErrorKind::BadRequest { offset, reason } => write!(f, "bad http request at byte {offset}: {reason}"),
+            ErrorKind::BadRequest { offset, reason } => {
+                write!(f, "bad http request at byte {offset}: {reason}")
+            }
             ErrorKind::Io { what, source } => write!(f, "{what}: {source}"),
         }
     }

@@ -1,10 +1,10 @@
-//! Exposition: the Prometheus text format (0.0.4) and OpenMetrics text (1.0.0).
+//! Exposition: the Prometheus text format (0.0.4) and `OpenMetrics` text (1.0.0).
 //!
 //! The encoder is written here rather than taken from `prometheus-client`
 //! because the registry's handles are its own atomics (prometheus-client's
 //! histogram takes a lock per observation) and because both formats are
 //! needed from one snapshot. It writes what prometheus-client writes, byte
-//! for byte (`tests/exposition.rs` compares them), except that OpenMetrics
+//! for byte (`tests/exposition.rs` compares them), except that `OpenMetrics`
 //! `# HELP` text is escaped here as the specification asks.
 
 use std::fmt::Write;
@@ -17,7 +17,7 @@ use crate::registry::{Descriptor, MetricType, Registry, SeriesSnapshot, Snapshot
 pub enum Format {
     /// The Prometheus text format, version 0.0.4.
     Prometheus,
-    /// OpenMetrics text, version 1.0.0 (ends with `# EOF`).
+    /// `OpenMetrics` text, version 1.0.0 (ends with `# EOF`).
     OpenMetrics,
 }
 
@@ -30,14 +30,15 @@ impl Format {
         }
     }
 
-    /// The format a scraper asks for in its `Accept` header: OpenMetrics when
+    /// The format a scraper asks for in its `Accept` header: `OpenMetrics` when
     /// it lists `application/openmetrics-text`, the Prometheus text format otherwise.
     pub fn from_accept(accept: Option<&str>) -> Self {
         match accept {
-            Some(a) if a.split(',').any(|part| {
-                let media = part.split(';').next().unwrap_or("").trim();
-                media.eq_ignore_ascii_case("application/openmetrics-text")
-            }) =>
+            Some(a)
+                if a.split(',').any(|part| {
+                    let media = part.split(';').next().unwrap_or("").trim();
+                    media.eq_ignore_ascii_case("application/openmetrics-text")
+                }) =>
             {
                 Self::OpenMetrics
             }
@@ -70,7 +71,8 @@ pub fn encode(snapshot: &Snapshot, format: Format) -> String {
 }
 
 fn prometheus_family(out: &mut String, d: &Descriptor, series: &[SeriesSnapshot]) {
-    let exposed = if d.kind() == MetricType::Counter { format!("{}_total", d.name()) } else { d.name().to_owned() };
+    let exposed =
+        if d.kind() == MetricType::Counter { format!("{}_total", d.name()) } else { d.name().to_owned() };
     let _ = writeln!(out, "# HELP {exposed} {}", EscapeHelp { text: d.help(), quotes: false });
     let _ = writeln!(out, "# TYPE {exposed} {}", d.kind().as_str());
     for s in series {
@@ -224,7 +226,7 @@ pub(crate) fn float(v: f64) -> String {
 }
 
 /// A histogram bound as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it,
-/// as client_golang and prometheus-client do in the Prometheus text format:
+/// as `client_golang` and prometheus-client do in the Prometheus text format:
 /// `0.005`, `1`, `2.5`, `1e+06`.
 pub(crate) fn go_float(v: f64) -> String {
     if !v.is_finite() {
@@ -243,6 +245,7 @@ pub(crate) fn go_float(v: f64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
 

@@ -62,7 +62,13 @@ impl Labels {
     /// Only the labels named in `names` (missing ones stay missing).
     #[must_use]
     pub fn project(&self, names: &[String]) -> Labels {
-        Labels(names.iter().filter_map(|n| self.0.get_key_value(n)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        Labels(
+            names
+                .iter()
+                .filter_map(|n| self.0.get_key_value(n))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 
     /// A stable 64-bit fingerprint (FNV-1a over names and values): the same
@@ -193,7 +199,9 @@ pub(crate) fn check_metric_name(name: &str) -> Result<(), Error> {
         }
         Some(_) => {}
     }
-    if let Some((i, c)) = name.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+    if let Some((i, c)) =
+        name.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+    {
         return bad(&format!("character {c:?} at byte {i} is not a letter, digit, '_' or ':'"));
     }
     Ok(())
@@ -202,11 +210,17 @@ pub(crate) fn check_metric_name(name: &str) -> Result<(), Error> {
 /// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
 pub(crate) fn check_label_name(owner: &str, label: &str) -> Result<(), Error> {
     let bad = |reason: String| {
-        Err(Error::new(ErrorKind::InvalidLabelName { owner: owner.to_owned(), label: label.to_owned(), reason }))
+        Err(Error::new(ErrorKind::InvalidLabelName {
+            owner: owner.to_owned(),
+            label: label.to_owned(),
+            reason,
+        }))
     };
     match label.chars().next() {
         None => return bad("empty".into()),
-        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => return bad("must start with a letter or '_'".into()),
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
+            return bad("must start with a letter or '_'".into());
+        }
         Some(_) => {}
     }
     if let Some((i, c)) = label.char_indices().find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_')) {
@@ -227,7 +241,9 @@ mod tests {
         for ok in ["a", "ao_messages", "_x", "ns:rule:rate5m", "A9"] {
             check_metric_name(ok).unwrap();
         }
-        for (bad, why) in [("", "empty"), ("9a", "start"), ("a-b", "byte 1"), ("é", "start"), ("aé", "byte 1")] {
+        for (bad, why) in
+            [("", "empty"), ("9a", "start"), ("a-b", "byte 1"), ("é", "start"), ("aé", "byte 1")]
+        {
             let err = check_metric_name(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad:?}: {err}");
         }

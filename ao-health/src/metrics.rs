@@ -128,7 +128,8 @@ impl Buckets {
 
     /// Explicit bounds, checked: at least one, finite, strictly increasing.
     pub fn new(bounds: Vec<f64>) -> Result<Self, Error> {
-        let bad = |index, reason: &str| Err(Error::new(ErrorKind::InvalidBuckets { index, reason: reason.into() }));
+        let bad =
+            |index, reason: &str| Err(Error::new(ErrorKind::InvalidBuckets { index, reason: reason.into() }));
         if bounds.is_empty() {
             return bad(0, "no bounds given");
         }
@@ -265,6 +266,7 @@ impl HistogramSnapshot {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
 
@@ -300,7 +302,9 @@ mod tests {
 
     #[test]
     fn bucket_validation() {
-        for (bounds, index) in [(vec![], 0), (vec![1.0, 1.0], 1), (vec![1.0, f64::INFINITY], 1), (vec![f64::NAN], 0)] {
+        for (bounds, index) in
+            [(vec![], 0), (vec![1.0, 1.0], 1), (vec![1.0, f64::INFINITY], 1), (vec![f64::NAN], 0)]
+        {
             match Buckets::new(bounds).unwrap_err().kind() {
                 ErrorKind::InvalidBuckets { index: i, .. } => assert_eq!(*i, index),
                 other => panic!("{other:?}"),

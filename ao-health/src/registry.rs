@@ -16,7 +16,8 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 10_000;
 pub const OVERFLOW_LABEL_VALUE: &str = "_overflow";
 
 /// Units recognised as a name suffix (`ao_ecs_tick_duration_seconds` has unit `seconds`).
-const UNITS: &[&str] = &["seconds", "bytes", "ratio", "meters", "grams", "joules", "volts", "amperes", "celsius"];
+const UNITS: &[&str] =
+    &["seconds", "bytes", "ratio", "meters", "grams", "joules", "volts", "amperes", "celsius"];
 
 /// The type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +82,9 @@ impl Descriptor {
         match self.kind {
             MetricType::Counter => vec![format!("{}_total", self.name)],
             MetricType::Gauge => vec![self.name.clone()],
-            MetricType::Histogram => ["_bucket", "_sum", "_count"].iter().map(|s| format!("{}{s}", self.name)).collect(),
+            MetricType::Histogram => {
+                ["_bucket", "_sum", "_count"].iter().map(|s| format!("{}{s}", self.name)).collect()
+            }
         }
     }
 
@@ -96,62 +99,63 @@ impl Descriptor {
     }
 }
 
-/// How children of a family are made.
-#[derive(Debug, Clone)]
-pub(crate) enum Spec {
-    Plain,
-    Buckets(Buckets),
-}
-
 /// A metric type a [`Family`] can hold: [`Counter`], [`Gauge`] or [`Histogram`].
-pub trait FamilyMember: Clone + Send + Sync + fmt::Debug + 'static + sealed::Sealed {
-    #[doc(hidden)]
-    const KIND: MetricType;
-    #[doc(hidden)]
-    fn make(spec: &Spec) -> Self;
-    #[doc(hidden)]
-    fn value(&self) -> Value;
-}
+pub trait FamilyMember: Clone + Send + Sync + fmt::Debug + 'static + sealed::Member {}
+
+impl<T: Clone + Send + Sync + fmt::Debug + 'static + sealed::Member> FamilyMember for T {}
 
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for crate::Counter {}
-    impl Sealed for crate::Gauge {}
-    impl Sealed for crate::Histogram {}
-}
+    use super::{MetricType, Value};
+    use crate::metrics::{Buckets, Counter, Gauge, Histogram};
 
-impl FamilyMember for Counter {
-    const KIND: MetricType = MetricType::Counter;
-    fn make(_: &Spec) -> Self {
-        Counter::new()
+    /// How children of a family are made.
+    #[derive(Debug, Clone)]
+    pub enum Spec {
+        Plain,
+        Buckets(Buckets),
     }
-    fn value(&self) -> Value {
-        Value::Counter(self.get())
-    }
-}
 
-impl FamilyMember for Gauge {
-    const KIND: MetricType = MetricType::Gauge;
-    fn make(_: &Spec) -> Self {
-        Gauge::new()
+    pub trait Member {
+        const KIND: MetricType;
+        fn make(spec: &Spec) -> Self;
+        fn value(&self) -> Value;
     }
-    fn value(&self) -> Value {
-        Value::Gauge(self.get())
-    }
-}
 
-impl FamilyMember for Histogram {
-    const KIND: MetricType = MetricType::Histogram;
-    fn make(spec: &Spec) -> Self {
-        match spec {
-            Spec::Buckets(b) => Histogram::new(b),
-            Spec::Plain => Histogram::new(&Buckets::default_seconds()),
+    impl Member for Counter {
+        const KIND: MetricType = MetricType::Counter;
+        fn make(_: &Spec) -> Self {
+            Counter::new()
+        }
+        fn value(&self) -> Value {
+            Value::Counter(self.get())
         }
     }
-    fn value(&self) -> Value {
-        Value::Histogram(self.snapshot())
+
+    impl Member for Gauge {
+        const KIND: MetricType = MetricType::Gauge;
+        fn make(_: &Spec) -> Self {
+            Gauge::new()
+        }
+        fn value(&self) -> Value {
+            Value::Gauge(self.get())
+        }
+    }
+
+    impl Member for Histogram {
+        const KIND: MetricType = MetricType::Histogram;
+        fn make(spec: &Spec) -> Self {
+            match spec {
+                Spec::Buckets(b) => Histogram::new(b),
+                Spec::Plain => Histogram::new(&Buckets::default_seconds()),
+            }
+        }
+        fn value(&self) -> Value {
+            Value::Histogram(self.snapshot())
+        }
     }
 }
+
+use sealed::Spec;
 
 #[derive(Debug)]
 struct FamilyInner<M> {
@@ -240,7 +244,10 @@ impl<M: FamilyMember> Family<M> {
         let overflow_key = vec![OVERFLOW_LABEL_VALUE.to_owned(); desc.label_names.len()];
         let used = children.len() - usize::from(children.contains_key(&overflow_key));
         if used >= self.inner.limit {
-            return Err(Error::new(ErrorKind::Cardinality { metric: desc.name.clone(), limit: self.inner.limit }));
+            return Err(Error::new(ErrorKind::Cardinality {
+                metric: desc.name.clone(),
+                limit: self.inner.limit,
+            }));
         }
         let m = M::make(&self.inner.spec);
         children.insert(key, m.clone());
@@ -287,7 +294,10 @@ impl Collect for FnGauge {
         &self.desc
     }
     fn collect(&self) -> Vec<SeriesSnapshot> {
-        (self.f)().map(|v| SeriesSnapshot { label_values: Vec::new(), value: Value::Gauge(v) }).into_iter().collect()
+        (self.f)()
+            .map(|v| SeriesSnapshot { label_values: Vec::new(), value: Value::Gauge(v) })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -360,7 +370,7 @@ impl Registry {
         help: &str,
         f: impl Fn() -> Option<f64> + Send + Sync + 'static,
     ) -> Result<(), Error> {
-        let desc = self.describe(name, help, &[], MetricType::Gauge)?;
+        let desc = Self::describe(name, help, &[], MetricType::Gauge)?;
         self.insert(Arc::new(FnGauge { desc, f: Box::new(f) }))
     }
 
@@ -399,14 +409,20 @@ impl Registry {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn family<M: FamilyMember>(&self, name: &str, help: &str, labels: &[&str], spec: Spec) -> Result<Family<M>, Error> {
-        let desc = self.describe(name, help, labels, M::KIND)?;
+    fn family<M: FamilyMember>(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        spec: Spec,
+    ) -> Result<Family<M>, Error> {
+        let desc = Self::describe(name, help, labels, M::KIND)?;
         let inner = Arc::new(FamilyInner { desc, spec, limit: self.limit, children: RwLock::default() });
         self.insert(inner.clone())?;
         Ok(Family { inner })
     }
 
-    fn describe(&self, name: &str, help: &str, labels: &[&str], kind: MetricType) -> Result<Descriptor, Error> {
+    fn describe(name: &str, help: &str, labels: &[&str], kind: MetricType) -> Result<Descriptor, Error> {
         check_metric_name(name)?;
         let bad_name = |reason: &str| {
             Err(Error::new(ErrorKind::InvalidMetricName { name: name.to_owned(), reason: reason.to_owned() }))
@@ -437,7 +453,8 @@ impl Registry {
                 }));
             }
         }
-        let unit = UNITS.iter().copied().find(|u| name.len() > u.len() + 1 && name.ends_with(&format!("_{u}")));
+        let unit =
+            UNITS.iter().copied().find(|u| name.len() > u.len() + 1 && name.ends_with(&format!("_{u}")));
         Ok(Descriptor {
             name: name.to_owned(),
             help: help.to_owned(),
@@ -510,14 +527,21 @@ impl Snapshot {
         for fam in &self.families {
             let d = &fam.descriptor;
             for s in &fam.series {
-                let labels: Labels = d.label_names.iter().cloned().zip(s.label_values.iter().cloned()).collect();
+                let labels: Labels =
+                    d.label_names.iter().cloned().zip(s.label_values.iter().cloned()).collect();
                 match &s.value {
-                    Value::Counter(v) => out.push(Sample::new(format!("{}_total", d.name), labels, *v as f64)),
+                    Value::Counter(v) => {
+                        out.push(Sample::new(format!("{}_total", d.name), labels, *v as f64))
+                    }
                     Value::Gauge(v) => out.push(Sample::new(d.name.clone(), labels, *v)),
                     Value::Histogram(h) => {
                         for (i, c) in h.cumulative.iter().enumerate() {
                             let le = h.bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| go_float(*b));
-                            out.push(Sample::new(format!("{}_bucket", d.name), labels.clone().with("le", le), *c as f64));
+                            out.push(Sample::new(
+                                format!("{}_bucket", d.name),
+                                labels.clone().with("le", le),
+                                *c as f64,
+                            ));
                         }
                         out.push(Sample::new(format!("{}_sum", d.name), labels.clone(), h.sum));
                         out.push(Sample::new(format!("{}_count", d.name), labels, h.count() as f64));
@@ -553,6 +577,7 @@ impl Sample {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are expected here
 mod tests {
     use super::*;
 
@@ -561,7 +586,9 @@ mod tests {
         let r = Registry::new();
         r.counter_family("ao_messages", "m", &["process"]).unwrap();
         let clash = r.gauge("ao_messages_total", "g").unwrap_err();
-        assert!(matches!(clash.kind(), ErrorKind::DuplicateMetric { existing, .. } if existing == "ao_messages"));
+        assert!(
+            matches!(clash.kind(), ErrorKind::DuplicateMetric { existing, .. } if existing == "ao_messages")
+        );
         assert!(matches!(r.counter("x_total", "").unwrap_err().kind(), ErrorKind::InvalidMetricName { .. }));
         assert!(matches!(
             r.histogram("h_sum", "", &Buckets::default_seconds()).unwrap_err().kind(),

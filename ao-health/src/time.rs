@@ -118,7 +118,10 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Timestamp::from_secs(10);
         assert_eq!(t - Duration::from_secs(20), Timestamp::EPOCH);
-        assert_eq!(Timestamp::from_millis(u64::MAX) + Duration::from_secs(1), Timestamp::from_millis(u64::MAX));
+        assert_eq!(
+            Timestamp::from_millis(u64::MAX) + Duration::from_secs(1),
+            Timestamp::from_millis(u64::MAX)
+        );
         assert_eq!(t.saturating_since(Timestamp::from_secs(4)), Duration::from_secs(6));
         assert_eq!(Timestamp::from_secs(4).saturating_since(t), Duration::ZERO);
         assert_eq!(t.to_string(), "10.000s");
