@@ -4,8 +4,10 @@
 //! because the registry's handles are its own atomics (prometheus-client's
 //! histogram takes a lock per observation) and because both formats are
 //! needed from one snapshot. It writes what prometheus-client writes, byte
-//! for byte (`tests/exposition.rs` compares them), except that `OpenMetrics`
-//! `# HELP` text is escaped here as the specification asks.
+//! for byte (`tests/exposition.rs` compares them), except where
+//! prometheus-client departs from the `OpenMetrics` specification: it writes
+//! an infinite gauge as `inf` (here `+Inf`) and leaves `# HELP` text
+//! unescaped (here `\\`, `\n` and `\"` are escaped).
 
 use std::fmt::Write;
 
@@ -124,7 +126,7 @@ fn openmetrics_family(out: &mut String, d: &Descriptor, series: &[SeriesSnapshot
                 let _ = writeln!(out, " {}", h.count());
                 for (i, c) in h.cumulative.iter().enumerate() {
                     let le = h.bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| float(*b));
-                    sample(out, name, "_bucket", d.label_names(), &s.label_values, Some(&le));
+                    sample_le(out, name, "_bucket", d.label_names(), &s.label_values, Some(&le), true);
                     let _ = writeln!(out, " {c}");
                 }
             }
@@ -134,6 +136,20 @@ fn openmetrics_family(out: &mut String, d: &Descriptor, series: &[SeriesSnapshot
 
 /// Writes `name{labels}` without the value.
 fn sample(out: &mut String, name: &str, suffix: &str, names: &[String], values: &[String], le: Option<&str>) {
+    sample_le(out, name, suffix, names, values, le, false);
+}
+
+/// Writes `name{labels}`; `le` goes last, or first when `le_first` (as
+/// prometheus-client writes OpenMetrics buckets; label order carries no meaning).
+fn sample_le(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    names: &[String],
+    values: &[String],
+    le: Option<&str>,
+    le_first: bool,
+) {
     out.push_str(name);
     out.push_str(suffix);
     if names.is_empty() && le.is_none() {
@@ -141,6 +157,11 @@ fn sample(out: &mut String, name: &str, suffix: &str, names: &[String], values: 
     }
     out.push('{');
     let mut first = true;
+    if le_first && let Some(le) = le {
+        let _ = write!(out, "le=\"{le}\"");
+        first = false;
+    }
+    let le = if le_first { None } else { le };
     for (n, v) in names.iter().zip(values) {
         if !first {
             out.push(',');
