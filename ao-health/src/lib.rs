@@ -83,6 +83,7 @@
 //!   [`respond`] it is built on. Needs nothing beyond `std`.
 
 mod dashboard;
+mod defaults;
 mod ecs;
 mod error;
 mod expo;
@@ -101,6 +102,7 @@ mod time;
 mod trend;
 
 pub use dashboard::{DashboardOptions, SCHEMA_VERSION, dashboard, dashboard_for, panel_queries};
+pub use defaults::{builtin_inhibitions, builtin_rules};
 pub use ecs::{
     ActionMetrics, ECS_FAMILIES, EcsMetrics, ProcessMetrics, Rejection, TickTimer, resident_memory_bytes,
 };

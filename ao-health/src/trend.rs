@@ -94,6 +94,9 @@ pub struct Series {
     minutes: VecDeque<Bucket>,
     hours: VecDeque<Bucket>,
     last: Option<(Timestamp, f64)>,
+    /// Whether the raw and minute tiers have dropped anything yet: until they
+    /// have, they hold the whole history.
+    evicted: [bool; 2],
 }
 
 /// The direction in which a forecast threshold is crossed.
@@ -136,7 +139,14 @@ pub enum Forecast {
 impl Series {
     /// An empty series.
     pub fn new(retention: Retention) -> Self {
-        Self { retention, raw: VecDeque::new(), minutes: VecDeque::new(), hours: VecDeque::new(), last: None }
+        Self {
+            retention,
+            raw: VecDeque::new(),
+            minutes: VecDeque::new(),
+            hours: VecDeque::new(),
+            last: None,
+            evicted: [false; 2],
+        }
     }
 
     /// Records a sample. Samples must come in time order; an older one is refused.
@@ -156,7 +166,7 @@ impl Series {
             None => 0.0,
         };
         self.last = Some((t, v));
-        push_bounded(&mut self.raw, (t, v), self.retention.raw);
+        self.evicted[0] |= push_bounded(&mut self.raw, (t, v), self.retention.raw);
         for (tier, res, cap) in [
             (&mut self.minutes, Resolution::Minute, self.retention.minutes),
             (&mut self.hours, Resolution::Hour, self.retention.hours),
@@ -164,7 +174,12 @@ impl Series {
             let start = Timestamp::from_millis(t.as_millis() / res.width_ms() * res.width_ms());
             match tier.back_mut() {
                 Some(b) if b.start == start => b.add(v, increase),
-                _ => push_bounded(tier, Bucket::new(start, v, increase), cap),
+                _ => {
+                    let dropped = push_bounded(tier, Bucket::new(start, v, increase), cap);
+                    if res == Resolution::Minute {
+                        self.evicted[1] |= dropped;
+                    }
+                }
             }
         }
         Ok(())
@@ -190,13 +205,13 @@ impl Series {
         tier.into_iter().flatten()
     }
 
-    /// The finest resolution whose kept history reaches back to `now - window`
-    /// (the coarsest kept if none does).
+    /// The finest resolution whose kept history reaches back to `now - window`,
+    /// or holds the whole history (the hour tier if none does).
     pub fn resolution_for(&self, now: Timestamp, window: Duration) -> Resolution {
         let from = now.saturating_sub(window);
-        if self.raw.front().is_some_and(|(t, _)| *t <= from) {
+        if !self.evicted[0] || self.raw.front().is_some_and(|(t, _)| *t <= from) {
             Resolution::Raw
-        } else if self.minutes.front().is_some_and(|b| b.start <= from) {
+        } else if !self.evicted[1] || self.minutes.front().is_some_and(|b| b.start <= from) {
             Resolution::Minute
         } else if self.hours.front().is_some() {
             Resolution::Hour
@@ -319,11 +334,15 @@ impl Series {
     }
 }
 
-fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
+/// Pushes `v`, dropping the oldest past `cap`; returns whether any was dropped.
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) -> bool {
     q.push_back(v);
+    let mut dropped = false;
     while q.len() > cap.max(1) {
         q.pop_front();
+        dropped = true;
     }
+    dropped
 }
 
 /// When a series of `(time, value)` points (in time order) crosses
