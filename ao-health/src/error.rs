@@ -127,6 +127,7 @@ impl Error {
         Self::new(ErrorKind::InvalidRoute { path: path.into(), reason: reason.into() })
     }
 
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::new(ErrorKind::Io { what: what.into(), source })
     }
