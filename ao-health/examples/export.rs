@@ -5,6 +5,7 @@
 //!
 //! `cargo run -p ao-health --example export -- <dir>` (CI runs promtool on the files).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,10 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let expr = expr.replace("$__rate_interval", "5m").replace("$process", ".*");
             let record =
                 format!("dashboard:panel_{}_{}", panel["id"], target["refId"].as_str().unwrap_or("A"));
-            queries.push_str(&format!(
-                "      - record: {record}\n        expr: {}\n",
-                serde_json::to_string(&expr)?
-            ));
+            writeln!(queries, "      - record: {record}\n        expr: {}", serde_json::to_string(&expr)?)?;
         }
     }
     std::fs::write(dir.join("dashboard-queries.yml"), queries)?;

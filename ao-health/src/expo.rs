@@ -140,7 +140,7 @@ fn sample(out: &mut String, name: &str, suffix: &str, names: &[String], values: 
 }
 
 /// Writes `name{labels}`; `le` goes last, or first when `le_first` (as
-/// prometheus-client writes OpenMetrics buckets; label order carries no meaning).
+/// prometheus-client writes `OpenMetrics` buckets; label order carries no meaning).
 fn sample_le(
     out: &mut String,
     name: &str,

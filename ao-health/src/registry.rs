@@ -531,7 +531,7 @@ impl Snapshot {
                     d.label_names.iter().cloned().zip(s.label_values.iter().cloned()).collect();
                 match &s.value {
                     Value::Counter(v) => {
-                        out.push(Sample::new(format!("{}_total", d.name), labels, *v as f64))
+                        out.push(Sample::new(format!("{}_total", d.name), labels, *v as f64));
                     }
                     Value::Gauge(v) => out.push(Sample::new(d.name.clone(), labels, *v)),
                     Value::Histogram(h) => {

@@ -1,6 +1,7 @@
 //! Alerting properties on virtual time: the evaluator, router and incident
 //! log driven by random scrapes. No alert fires before its `for` duration; a
 //! resolved alert stops notifying; a silenced or inhibited alert never notifies.
+#![allow(clippy::float_cmp, clippy::many_single_char_names)] // exact values and short names read better here
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The built-in rules as a Prometheus rule file, against a golden file
 //! (`UPDATE_GOLDEN=1 cargo test -p ao-health --test export` to regenerate);
 //! CI also runs `promtool check rules` on it.
+#![allow(clippy::float_cmp, clippy::many_single_char_names)] // exact values and short names read better here
 
 use std::path::Path;
 use std::time::Duration;

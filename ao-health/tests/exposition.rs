@@ -2,6 +2,7 @@
 //! byte on a fixed corpus and value for value on random input; golden files.
 //! After an intended change of output, regenerate the golden files with
 //! `UPDATE_GOLDEN=1 cargo test -p ao-health --test exposition` and review the diff.
+#![allow(clippy::float_cmp, clippy::many_single_char_names)] // exact values and short names read better here
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -25,6 +26,10 @@ fn pc_both(reg: &prometheus_client::registry::Registry) -> (String, String) {
     let mut om = String::new();
     text::encode(&mut om, reg).unwrap();
     (prom, om)
+}
+
+fn make() -> histogram::Histogram {
+    histogram::Histogram::new([0.0001, 0.005, 0.01, 1.0, 2.5, 1e6])
 }
 
 /// The same metrics in both libraries; prometheus-client adds the final '.' to help.
@@ -68,9 +73,6 @@ fn byte_for_byte_with_prometheus_client() {
             &Buckets::new(bounds.clone()).unwrap(),
         )
         .unwrap();
-    fn make() -> histogram::Histogram {
-        histogram::Histogram::new([0.0001, 0.005, 0.01, 1.0, 2.5, 1e6])
-    }
     let pc_hf = family::Family::<Labels, histogram::Histogram>::new_with_constructor(make as fn() -> _);
     pc.register_with_unit("ao_system_duration", "System duration", Unit::Seconds, pc_hf.clone());
     for v in [0.00005, 0.003, 0.5, 3.0, 2e6, 0.25] {

@@ -1,5 +1,6 @@
 //! Replays every input under `fuzz/regressions/health_*` through the same
 //! checks as the fuzz targets, so a crash found once stays fixed.
+#![allow(clippy::float_cmp, clippy::many_single_char_names)] // exact values and short names read better here
 #![cfg(feature = "http")]
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ fn cases(target: &str) -> Vec<PathBuf> {
 fn check_request(bytes: &[u8]) {
     match parse_request(bytes) {
         Ok(None) => {
-            assert!(bytes.len() <= MAX_REQUEST_HEAD + 3 && !bytes.windows(4).any(|w| w == b"\r\n\r\n"))
+            assert!(bytes.len() <= MAX_REQUEST_HEAD + 3 && !bytes.windows(4).any(|w| w == b"\r\n\r\n"));
         }
         Ok(Some((req, len))) => {
             assert!(len <= bytes.len() && bytes[..len].ends_with(b"\r\n\r\n"));

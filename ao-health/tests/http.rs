@@ -1,4 +1,5 @@
 //! The `/metrics` responder over a real socket on the loopback interface.
+#![allow(clippy::float_cmp, clippy::many_single_char_names)] // exact values and short names read better here
 #![cfg(feature = "http")]
 
 use std::io::{Read, Write};

@@ -1,5 +1,6 @@
-//! Probes over AoTransport on ao-local running the arena, and the ECS metrics
+//! Probes over `AoTransport` on ao-local running the arena, and the ECS metrics
 //! fed from a real run.
+#![allow(clippy::float_cmp, clippy::many_single_char_names)] // exact values and short names read better here
 
 mod common;
 
@@ -135,7 +136,7 @@ fn a_hung_transport_times_out_in_real_time() {
 struct Backlog(LocalAo, usize);
 
 impl HealthCheck for Backlog {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "backlog"
     }
     fn check(&self) -> CheckResult {

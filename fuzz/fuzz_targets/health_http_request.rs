@@ -11,7 +11,9 @@ use libfuzzer_sys::fuzz_target;
 
 fn check_request(bytes: &[u8]) {
     match parse_request(bytes) {
-        Ok(None) => assert!(bytes.len() <= MAX_REQUEST_HEAD + 3 && !bytes.windows(4).any(|w| w == b"\r\n\r\n")),
+        Ok(None) => {
+            assert!(bytes.len() <= MAX_REQUEST_HEAD + 3 && !bytes.windows(4).any(|w| w == b"\r\n\r\n"));
+        }
         Ok(Some((req, len))) => {
             assert!(len <= bytes.len() && bytes[..len].ends_with(b"\r\n\r\n"));
             assert!(req.path.starts_with('/') && !req.path.contains('?'));
