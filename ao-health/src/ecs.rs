@@ -194,7 +194,19 @@ impl ProcessMetrics {
     /// Times one tick; [`TickTimer::system`] splits it into systems.
     pub fn tick_timer(&self) -> TickTimer<'_> {
         let now = Instant::now();
-        TickTimer { tick: &self.tick, start: now, lap: now, done: false }
+        TickTimer { tick: &self.tick, clock: Some((now, now)), done: false }
+    }
+
+    /// A tick timer that times only the ticks `sampler` picks (one in
+    /// `every`); on the others it reads no clock and records nothing. For
+    /// ticks so short that four clock reads matter: the duration histograms
+    /// then count the sampled ticks, and their quantiles stay unbiased.
+    pub fn sampled_tick_timer(&self, sampler: &mut TickSampler) -> TickTimer<'_> {
+        if sampler.next() {
+            self.tick_timer()
+        } else {
+            TickTimer { tick: &self.tick, clock: None, done: true }
+        }
     }
 
     /// The duration histogram of one system (time it with [`Histogram::start_timer`]
@@ -268,27 +280,50 @@ impl ProcessMetrics {
 #[must_use = "the timer records when dropped; bind it to a variable for the tick to time"]
 pub struct TickTimer<'a> {
     tick: &'a Histogram,
-    start: Instant,
-    lap: Instant,
+    /// Start and last lap; `None` on a tick the sampler skipped.
+    clock: Option<(Instant, Instant)>,
     done: bool,
+}
+
+/// Picks one tick in `every` for [`ProcessMetrics::sampled_tick_timer`].
+#[derive(Debug, Clone)]
+pub struct TickSampler {
+    every: u32,
+    n: u32,
+}
+
+impl TickSampler {
+    /// Samples one tick in `every` (at least 1), starting with the first.
+    pub fn new(every: u32) -> Self {
+        Self { every: every.max(1), n: 0 }
+    }
+
+    fn next(&mut self) -> bool {
+        let pick = self.n == 0;
+        self.n = (self.n + 1) % self.every;
+        pick
+    }
 }
 
 impl TickTimer<'_> {
     /// Records the time since the previous lap (or the tick's start) into `system`.
     #[inline]
     pub fn system(&mut self, system: &Histogram) {
-        let now = Instant::now();
-        system.observe_duration(now - self.lap);
-        self.lap = now;
+        if let Some((_, lap)) = &mut self.clock {
+            let now = Instant::now();
+            system.observe_duration(now - *lap);
+            *lap = now;
+        }
     }
 
     /// Records the tick as ending at the last system lap (no further clock
     /// read), or now if there was none, and returns its duration. Dropping the
-    /// timer instead ends the tick at the drop.
+    /// timer instead ends the tick at the drop. A skipped tick returns zero.
     pub fn finish(mut self) -> Duration {
         self.done = true;
-        let d = self.lap - self.start;
-        let d = if d.is_zero() { self.start.elapsed() } else { d };
+        let Some((start, lap)) = self.clock else { return Duration::ZERO };
+        let d = lap - start;
+        let d = if d.is_zero() { start.elapsed() } else { d };
         self.tick.observe_duration(d);
         d
     }
@@ -296,8 +331,10 @@ impl TickTimer<'_> {
 
 impl Drop for TickTimer<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.tick.observe_duration(self.start.elapsed());
+        if !self.done
+            && let Some((start, _)) = self.clock
+        {
+            self.tick.observe_duration(start.elapsed());
         }
     }
 }
@@ -349,6 +386,24 @@ mod tests {
         assert_eq!((first.count(), second.count(), tick.count()), (1, 1, 1));
         assert!((first.sum + second.sum - total.as_secs_f64()).abs() < 1e-9, "laps partition the tick");
         assert_eq!(tick.sum, total.as_secs_f64());
+    }
+
+    #[test]
+    fn a_sampler_times_one_tick_in_n() {
+        let registry = Registry::new();
+        let process = EcsMetrics::register(&registry).unwrap().process("p");
+        let system = process.system("s");
+        let mut sampler = TickSampler::new(4);
+        let mut timed = Vec::new();
+        for _ in 0..10 {
+            let before = system.snapshot().count();
+            let mut t = process.sampled_tick_timer(&mut sampler);
+            t.system(&system);
+            t.finish();
+            timed.push(system.snapshot().count() > before);
+        }
+        assert_eq!(timed, [true, false, false, false, true, false, false, false, true, false]);
+        assert_eq!((process.tick().snapshot().count(), system.snapshot().count()), (3, 3));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!   (`family.with(&["arena-1"])`) and every update is a relaxed atomic
 //!   operation, lock-free. [`EcsMetrics`] registers the built-in ECS families —
 //!   entities per component and archetype, system and tick durations (with
-//!   the [`TickTimer`] scope guard), Lua and resident memory, messages,
+//!   the [`TickTimer`] scope guard, optionally on one tick in N with a
+//!   [`TickSampler`]), Lua and resident memory, messages,
 //!   errors, rejected and unauthorized messages — through the same calls a
 //!   host uses for its own.
 //! - **Exposition.** [`Registry::encode`] writes the Prometheus text format
@@ -104,7 +105,8 @@ mod trend;
 pub use dashboard::{DashboardOptions, SCHEMA_VERSION, dashboard, dashboard_for, panel_queries};
 pub use defaults::{builtin_inhibitions, builtin_rules};
 pub use ecs::{
-    ActionMetrics, ECS_FAMILIES, EcsMetrics, ProcessMetrics, Rejection, TickTimer, resident_memory_bytes,
+    ActionMetrics, ECS_FAMILIES, EcsMetrics, ProcessMetrics, Rejection, TickSampler, TickTimer,
+    resident_memory_bytes,
 };
 pub use error::{Error, ErrorKind};
 pub use expo::{Format, encode};

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use ao_health::{ActionMetrics, Buckets, EcsMetrics, Histogram, ProcessMetrics, Registry};
+use ao_health::{ActionMetrics, Buckets, EcsMetrics, Histogram, ProcessMetrics, Registry, TickSampler};
 use ao_local::LocalAo;
 use ao_transport::{Address, Message, ProcessId};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -47,6 +47,11 @@ fn metric_ops(c: &mut Criterion) {
         mr.get_or_create_gauge(&metrics::Key::from_name("g"), |g| metrics::Gauge::from_arc(g.clone()));
     let m_bucket = mr.get_or_create_histogram(&metrics::Key::from_name("h"), Arc::clone);
     let m_hist = metrics::Histogram::from_arc(m_bucket.clone());
+
+    // The floor of any duration metric: one clock read.
+    let mut g = c.benchmark_group("clock_read");
+    g.bench_function("std_instant_now", |b| b.iter(|| black_box(Instant::now())));
+    g.finish();
 
     let mut g = c.benchmark_group("counter_inc");
     g.bench_function("ao_health", |b| b.iter(|| black_box(&counter).inc()));
@@ -376,8 +381,16 @@ fn ecs_tick(world: &mut World, steps: &mut Vec<(usize, i32, i32)>) {
 /// The same tick with every ECS family updated: per-system laps, the tick,
 /// message and error counts (counted locally, added once per tick), the
 /// custom knockout counter, entity counts per component and archetype.
-fn ecs_tick_instrumented(world: &mut World, steps: &mut Vec<(usize, i32, i32)>, m: &EcsHandles) {
-    let mut t = m.process.tick_timer();
+fn ecs_tick_instrumented(
+    world: &mut World,
+    steps: &mut Vec<(usize, i32, i32)>,
+    m: &EcsHandles,
+    sampler: Option<&mut TickSampler>,
+) {
+    let mut t = match sampler {
+        Some(s) => m.process.sampled_tick_timer(s),
+        None => m.process.tick_timer(),
+    };
     world.tick += 1;
     let invalid = world.input(steps);
     t.system(&m.input);
@@ -397,8 +410,11 @@ fn ecs_tick_instrumented(world: &mut World, steps: &mut Vec<(usize, i32, i32)>, 
 }
 
 /// The instrumentation of one tick alone (same calls, no game work).
-fn instrumentation_only(m: &EcsHandles, messages: u64) {
-    let mut t = m.process.tick_timer();
+fn instrumentation_only(m: &EcsHandles, messages: u64, sampler: Option<&mut TickSampler>) {
+    let mut t = match sampler {
+        Some(s) => m.process.sampled_tick_timer(s),
+        None => m.process.tick_timer(),
+    };
     t.system(&m.input);
     t.system(&m.movement);
     t.system(&m.regen);
@@ -423,13 +439,26 @@ fn rust_ecs_tick(c: &mut Criterion) {
         let mut steps = Vec::with_capacity(players);
         g.bench_function("bare", |b| b.iter(|| ecs_tick(&mut world, &mut steps)));
         let mut world = World::new(players, w, h);
-        g.bench_function("instrumented", |b| b.iter(|| ecs_tick_instrumented(&mut world, &mut steps, &m)));
-        g.bench_function("instrumentation_only", |b| b.iter(|| instrumentation_only(&m, players as u64)));
+        g.bench_function("instrumented", |b| {
+            b.iter(|| ecs_tick_instrumented(&mut world, &mut steps, &m, None));
+        });
+        g.bench_function("instrumentation_only", |b| {
+            b.iter(|| instrumentation_only(&m, players as u64, None));
+        });
+        // Durations sampled on one tick in 16; counts and gauges every tick.
+        let mut world = World::new(players, w, h);
+        let mut sampler = TickSampler::new(16);
+        g.bench_function("instrumented_sampled_1_in_16", |b| {
+            b.iter(|| ecs_tick_instrumented(&mut world, &mut steps, &m, Some(&mut sampler)));
+        });
+        g.bench_function("instrumentation_only_sampled_1_in_16", |b| {
+            b.iter(|| instrumentation_only(&m, players as u64, Some(&mut sampler)));
+        });
         // A counter increment per message instead of one add per tick.
         let mut world = World::new(players, w, h);
         g.bench_function("instrumented_per_message_count", |b| {
             b.iter(|| {
-                ecs_tick_instrumented(&mut world, &mut steps, &m);
+                ecs_tick_instrumented(&mut world, &mut steps, &m, None);
                 for _ in 0..players {
                     m.moves.messages.inc();
                 }
