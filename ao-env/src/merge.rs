@@ -28,6 +28,8 @@ pub struct Merged {
     provenance: BTreeMap<FieldPath, Vec<Setting>>,
     /// For each table: where it was first written.
     tables: BTreeMap<FieldPath, Origin>,
+    /// For each element inside an array leaf: where the layer in force wrote it.
+    elements: BTreeMap<FieldPath, Origin>,
 }
 
 impl Merged {
@@ -46,6 +48,7 @@ impl Merged {
     fn forget_below(&mut self, path: &FieldPath) {
         self.provenance.retain(|k, _| !k.starts_with(path));
         self.tables.retain(|k, _| !k.starts_with(path));
+        self.elements.retain(|k, _| !k.starts_with(path));
     }
 
     fn merge_table(
@@ -72,6 +75,11 @@ impl Merged {
                 leaf => {
                     if matches!(dst.get(k), Some(Value::Table(_))) {
                         self.forget_below(&p);
+                    }
+                    self.elements.retain(|e, _| !e.starts_with(&p));
+                    if matches!(leaf, Value::Array(_)) {
+                        let below = layer.origins.range(p.clone()..).take_while(|(e, _)| e.starts_with(&p));
+                        self.elements.extend(below.filter(|(e, _)| **e != p).map(|(e, o)| (e.clone(), o.clone())));
                     }
                     dst.insert(k.clone(), leaf.clone());
                     self.provenance.entry(p).or_default().push(Setting { value: leaf.clone(), origin });
@@ -109,6 +117,9 @@ impl Merged {
         let mut segs = path.segments().to_vec();
         loop {
             let p = rebuild(&segs);
+            if let Some(o) = self.elements.get(&p) {
+                return Some(o);
+            }
             if let Some(h) = self.provenance.get(&p) {
                 return h.last().map(|s| &s.origin);
             }

@@ -1,16 +1,24 @@
 //! "Did you mean": the closest known name by edit distance.
 
-/// Levenshtein distance in characters.
+/// Edit distance in characters, counting a swap of two neighbours as one
+/// edit (optimal string alignment): `Mvoe` is one edit from `Move`.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows: the one before the previous is needed for swaps.
+    let mut older = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(older[j - 2] + 1);
+            }
+            cur[j] = d;
         }
+        std::mem::swap(&mut older, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
@@ -37,7 +45,7 @@ mod tests {
 
     #[test]
     fn distances_table() {
-        for (a, b, d) in [("", "", 0), ("a", "", 1), ("kitten", "sitting", 3), ("shard", "shards", 1), ("é", "e", 1)] {
+        for (a, b, d) in [("", "", 0), ("a", "", 1), ("kitten", "sitting", 3), ("shard", "shards", 1), ("é", "e", 1), ("Mvoe", "Move", 1), ("ab", "ba", 1)] {
             assert_eq!(edit_distance(a, b), d, "{a} {b}");
             assert_eq!(edit_distance(b, a), d, "{b} {a}");
         }
