@@ -6,9 +6,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::error::{Diagnostics, Error, ErrorKind};
 use crate::layer::Layer;
 use crate::path::{FieldPath, Segment};
-use crate::value::{Origin, Value};
+use crate::value::{Origin, SourceFile, Value};
 
 /// One layer's setting of a field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,7 +22,7 @@ pub struct Setting {
 
 /// Layers merged into one tree. Tables merge key by key; anything else
 /// (strings, numbers, arrays) is replaced whole by a later layer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Merged {
     root: BTreeMap<String, Value>,
     /// For each leaf: every setting, in layer order; the last one is in force.
@@ -85,6 +86,24 @@ impl Merged {
                     self.provenance.entry(p).or_default().push(Setting { value: leaf.clone(), origin });
                 }
             }
+        }
+    }
+
+    /// Parses and merges any number of layers, first = base. For hosts with more
+    /// layers than base + overlay (a developer's local override, say); no schema
+    /// is applied. Fails only on TOML syntax, reporting every error of every file.
+    pub fn from_sources(sources: &[SourceFile]) -> Result<Self, Error> {
+        let mut layers = Vec::new();
+        let mut diags = Vec::new();
+        for (i, s) in sources.iter().enumerate() {
+            let (layer, d) = Layer::parse(SourceFile::new(s.name(), s.text(), i));
+            diags.extend(d);
+            layers.push(layer);
+        }
+        if diags.is_empty() {
+            Ok(Self::new(&layers))
+        } else {
+            Err(Error::new(ErrorKind::Config(Diagnostics(diags))))
         }
     }
 
