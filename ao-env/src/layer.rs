@@ -45,6 +45,9 @@ impl Layer {
 
     /// Where `path` was written, or the nearest enclosing table's origin.
     pub(crate) fn origin(&self, path: &FieldPath) -> Origin {
+        if let Some(o) = self.origins.get(path) {
+            return o.clone();
+        }
         let mut segs = path.segments().to_vec();
         loop {
             let p = FieldPath::root();

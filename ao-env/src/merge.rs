@@ -46,10 +46,12 @@ impl Merged {
         m
     }
 
+    /// Drops what is known at and below `path` (its value changes type).
+    /// Paths sharing a prefix sort together, so this is a range, not a scan.
     fn forget_below(&mut self, path: &FieldPath) {
-        self.provenance.retain(|k, _| !k.starts_with(path));
-        self.tables.retain(|k, _| !k.starts_with(path));
-        self.elements.retain(|k, _| !k.starts_with(path));
+        remove_prefix(&mut self.provenance, path);
+        remove_prefix(&mut self.tables, path);
+        remove_prefix(&mut self.elements, path);
     }
 
     fn merge_table(
@@ -65,7 +67,9 @@ impl Merged {
             match v {
                 Value::Table(s) => {
                     if !matches!(dst.get(k), Some(Value::Table(_))) {
-                        self.forget_below(&p);
+                        if dst.contains_key(k) {
+                            self.forget_below(&p);
+                        }
                         dst.insert(k.clone(), Value::Table(BTreeMap::new()));
                         self.tables.insert(p.clone(), origin);
                     }
@@ -74,10 +78,11 @@ impl Merged {
                     }
                 }
                 leaf => {
-                    if matches!(dst.get(k), Some(Value::Table(_))) {
-                        self.forget_below(&p);
+                    match dst.get(k) {
+                        Some(Value::Table(_)) => self.forget_below(&p),
+                        Some(Value::Array(_)) => remove_prefix(&mut self.elements, &p),
+                        _ => {}
                     }
-                    self.elements.retain(|e, _| !e.starts_with(&p));
                     if matches!(leaf, Value::Array(_)) {
                         let below = layer.origins.range(p.clone()..).take_while(|(e, _)| e.starts_with(&p));
                         self.elements.extend(below.filter(|(e, _)| **e != p).map(|(e, o)| (e.clone(), o.clone())));
@@ -169,6 +174,14 @@ impl Merged {
             .map(|(p, h)| (p.clone(), h.clone()))
             .collect();
         Some(Explanation { path: path.clone(), value, leaves })
+    }
+}
+
+fn remove_prefix<V>(map: &mut BTreeMap<FieldPath, V>, prefix: &FieldPath) {
+    let doomed: Vec<FieldPath> =
+        map.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, _)| k.clone()).collect();
+    for k in doomed {
+        map.remove(&k);
     }
 }
 

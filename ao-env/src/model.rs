@@ -321,20 +321,22 @@ pub(crate) fn build(
         }
         sync.insert(from.clone(), SyncRule { rewrites, keep: b.patterns(&s.key("keep")) });
     }
+    let authority = b.str(&env.key("authority")).and_then(|s| Address::new(s).ok());
+    let wallet = b.secret(&env.key("wallet"), base_dir);
+    let diags = b.diags;
     let environment = Environment {
         name: name.to_owned(),
         game,
         processes,
-        authority: b.str(&env.key("authority")).and_then(|s| Address::new(s).ok()),
-        wallet: b.secret(&env.key("wallet"), base_dir),
+        authority,
+        wallet,
         protected,
         approvals,
         allow,
         secrets,
         sync,
-        merged: m.clone(),
+        merged: m,
     };
-    let diags = b.diags;
     (environment, diags)
 }
 
