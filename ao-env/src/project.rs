@@ -82,7 +82,8 @@ impl Project {
             .filter_map(|p| {
                 let file = p.file_name()?.to_str()?;
                 let env = file.strip_prefix(&stem)?.strip_prefix('.')?.strip_suffix(".toml")?;
-                (!env.is_empty() && !env.contains('.')).then(|| (env.to_owned(), p.clone()))
+                // Named like the base (same directory prefix), so messages read alike.
+                (!env.is_empty() && !env.contains('.')).then(|| (env.to_owned(), base.with_file_name(file)))
             })
             .collect();
         names.sort();
