@@ -20,7 +20,8 @@ pub fn gate(env: &Environment, plan: &Plan, approvals: &[String]) -> Result<(), 
     if !env.protected || plan.is_empty() {
         return Ok(());
     }
-    let mut valid: Vec<String> = approvals.iter().filter(|a| env.approvals.approvers.contains(a)).cloned().collect();
+    let mut valid: Vec<String> =
+        approvals.iter().filter(|a| env.approvals.approvers.contains(a)).cloned().collect();
     valid.sort();
     valid.dedup();
     if valid.len() >= env.approvals.required as usize && env.approvals.required > 0 {
@@ -109,7 +110,11 @@ impl<'a> Provisioner<'a> {
         Ok(report)
     }
 
-    fn resolve(state: &State, instance: &InstanceKey, process: Option<&ProcessId>) -> Result<ProcessId, Error> {
+    fn resolve(
+        state: &State,
+        instance: &InstanceKey,
+        process: Option<&ProcessId>,
+    ) -> Result<ProcessId, Error> {
         match process {
             Some(p) => Ok(p.clone()),
             None => state.instances.get(instance).map(|r| r.process.clone()).ok_or_else(|| {
@@ -122,21 +127,32 @@ impl<'a> Provisioner<'a> {
         let (_, result) = pollster::block_on(self.transport.send_and_wait(msg))
             .map_err(|e| Error::transport(instance.to_string(), e))?;
         match result.error {
-            Some(reason) => Err(Error::new(ErrorKind::Action { instance: instance.to_string(), action, reason })),
+            Some(reason) => {
+                Err(Error::new(ErrorKind::Action { instance: instance.to_string(), action, reason }))
+            }
             None => Ok(result),
         }
     }
 
-    fn run(&self, desired: &Desired, action: &Action, state: &mut State, report: &mut ApplyReport) -> Result<(), Error> {
+    fn run(
+        &self,
+        desired: &Desired,
+        action: &Action,
+        state: &mut State,
+        report: &mut ApplyReport,
+    ) -> Result<(), Error> {
         let key = action.instance();
         match action {
             Action::Spawn { instance, module, scheduler, tags } => {
-                let bad = |e: ao_transport::ValidationError| Error::new(ErrorKind::Usage(format!("{instance}: {e}")));
+                let bad = |e: ao_transport::ValidationError| {
+                    Error::new(ErrorKind::Usage(format!("{instance}: {e}")))
+                };
                 let mut list = vec![Tag::new("On-Boot", "Data").map_err(bad)?];
                 for (n, v) in tags {
                     list.push(Tag::new(n, v).map_err(bad)?);
                 }
-                let req = SpawnRequest::new(module.clone(), scheduler.clone(), list, INFO_LUA).map_err(bad)?;
+                let req =
+                    SpawnRequest::new(module.clone(), scheduler.clone(), list, INFO_LUA).map_err(bad)?;
                 let pid = pollster::block_on(self.transport.spawn(req))
                     .map_err(|e| Error::transport(instance.to_string(), e))?;
                 let record = Record {
@@ -157,12 +173,15 @@ impl<'a> Provisioner<'a> {
             }
             Action::Eval { instance, process, bundle_target, expected_hash } => {
                 let pid = Self::resolve(state, instance, process.as_ref())?;
-                let release = desired.releases.get(bundle_target).filter(|r| &r.hash == expected_hash).ok_or_else(|| {
-                    Error::new(ErrorKind::Release {
-                        target: bundle_target.clone(),
-                        reason: format!("no release with hash {expected_hash} to load"),
-                    })
-                })?;
+                let release =
+                    desired.releases.get(bundle_target).filter(|r| &r.hash == expected_hash).ok_or_else(
+                        || {
+                            Error::new(ErrorKind::Release {
+                                target: bundle_target.clone(),
+                                reason: format!("no release with hash {expected_hash} to load"),
+                            })
+                        },
+                    )?;
                 let code = self.code.code(release)?;
                 self.call(key, "eval", eval_message(&pid, &code)?)?;
                 // The baseline: what the release registered, so later additions show as drift.

@@ -84,7 +84,11 @@ impl ConsistencyReport {
                 _ => None,
             };
             if found.as_deref() != Some(*expected) {
-                self.code.push(CodeDifference { instance: key.clone(), expected: (*expected).to_owned(), found });
+                self.code.push(CodeDifference {
+                    instance: key.clone(),
+                    expected: (*expected).to_owned(),
+                    found,
+                });
             }
         }
         self
@@ -106,13 +110,21 @@ impl fmt::Display for ConsistencyReport {
             if bad == 0 { "consistent".to_owned() } else { format!("{bad} undeclared difference(s)") }
         )?;
         for d in &self.fields {
-            let mark = d.allowed_by.as_ref().map_or_else(|| "differs".to_owned(), |p| format!("allowed by {p}"));
+            let mark =
+                d.allowed_by.as_ref().map_or_else(|| "differs".to_owned(), |p| format!("allowed by {p}"));
             writeln!(f, "  {} {mark}", d.path)?;
             writeln!(f, "    {}: {}", self.left, side(d.left.as_ref()))?;
             writeln!(f, "    {}: {}", self.right, side(d.right.as_ref()))?;
         }
         for c in &self.code {
-            writeln!(f, "  {} runs {}, {} will load {}", c.instance, c.found.as_deref().unwrap_or("(unknown)"), self.right, c.expected)?;
+            writeln!(
+                f,
+                "  {} runs {}, {} will load {}",
+                c.instance,
+                c.found.as_deref().unwrap_or("(unknown)"),
+                self.right,
+                c.expected
+            )?;
         }
         Ok(())
     }

@@ -76,7 +76,9 @@ impl Desired {
             let release = releases.get(&spec.target).ok_or_else(|| {
                 Error::new(ErrorKind::Release {
                     target: spec.target.clone(),
-                    reason: format!("not built (no manifest); process `{name}` needs it: run `ao-ops bundle`"),
+                    reason: format!(
+                        "not built (no manifest); process `{name}` needs it: run `ao-ops bundle`"
+                    ),
                 })
             })?;
             used.insert(spec.target.clone(), release.clone());

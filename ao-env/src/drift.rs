@@ -109,7 +109,9 @@ impl fmt::Display for Action {
                 let name = tags.iter().find(|(n, _)| n == "Name").map_or("", |(_, v)| v.as_str());
                 write!(f, "spawn         {instance} as {name:?}")
             }
-            Action::InstallInfo { instance, process } => write!(f, "install-info  {instance} {}", short(process)),
+            Action::InstallInfo { instance, process } => {
+                write!(f, "install-info  {instance} {}", short(process))
+            }
             Action::Eval { instance, process, bundle_target, expected_hash } => write!(
                 f,
                 "eval          {instance} {} target {bundle_target} ({})",
@@ -117,7 +119,12 @@ impl fmt::Display for Action {
                 &expected_hash[..12.min(expected_hash.len())]
             ),
             Action::SetConfig { instance, process, config } => {
-                write!(f, "set-config    {instance} {} {}", target(process.as_ref()), serde_json::Value::Object(config.clone()))
+                write!(
+                    f,
+                    "set-config    {instance} {} {}",
+                    target(process.as_ref()),
+                    serde_json::Value::Object(config.clone())
+                )
             }
             Action::RemoveHandlers { instance, process, names } => {
                 write!(f, "remove        {instance} {} handlers {}", short(process), names.join(", "))
@@ -286,7 +293,9 @@ impl fmt::Display for Difference {
             Difference::NoInfo { instance, process } => {
                 write!(f, "{instance}: process {process} has no ao-env Info handler")
             }
-            Difference::Retired { instance, process } => write!(f, "{instance}: process {process} is retired"),
+            Difference::Retired { instance, process } => {
+                write!(f, "{instance}: process {process} is retired")
+            }
             Difference::SpawnTag { instance, tag, expected, found, .. } => write!(
                 f,
                 "{instance}: spawn tag {tag} is {}, wanted {} (needs a new process)",
@@ -405,7 +414,9 @@ pub fn drift(desired: &Desired, state: &State, observed: &BTreeMap<InstanceKey, 
                     config: want.config.clone(),
                 });
             }
-            Observation::Running(seen) => running(&mut diffs, &mut actions, want, &pid, &record.baseline_handlers, seen),
+            Observation::Running(seen) => {
+                running(&mut diffs, &mut actions, want, &pid, &record.baseline_handlers, seen);
+            }
         }
     }
     for (key, record) in &state.instances {
@@ -443,7 +454,11 @@ fn provision(actions: &mut Vec<Action>, want: &DesiredInstance, replaces: Option
         tags: want.tags.clone(),
     });
     actions.push(eval(want, None));
-    actions.push(Action::SetConfig { instance: want.instance.clone(), process: None, config: want.config.clone() });
+    actions.push(Action::SetConfig {
+        instance: want.instance.clone(),
+        process: None,
+        config: want.config.clone(),
+    });
     if let Some(old) = replaces {
         actions.push(Action::Retire { instance: want.instance.clone(), process: old });
     }
@@ -483,9 +498,11 @@ fn running(
     }
     let mut reload = false;
     if seen.code_hash.as_deref() != Some(want.code_hash.as_str()) {
-        let since = seen.evals.iter().rposition(|e| e.hash == want.code_hash).map_or(seen.eval_count, |i| {
-            (seen.evals.len() - i - 1) as u64
-        });
+        let since = seen
+            .evals
+            .iter()
+            .rposition(|e| e.hash == want.code_hash)
+            .map_or(seen.eval_count, |i| (seen.evals.len() - i - 1) as u64);
         diffs.push(Difference::Code {
             instance: key.clone(),
             process: pid.clone(),
@@ -498,7 +515,11 @@ fn running(
     let have: BTreeSet<&str> = seen.handlers.iter().map(String::as_str).collect();
     let missing: Vec<String> = want.handlers.iter().filter(|h| !have.contains(h.as_str())).cloned().collect();
     if !missing.is_empty() {
-        diffs.push(Difference::MissingHandlers { instance: key.clone(), process: pid.clone(), names: missing });
+        diffs.push(Difference::MissingHandlers {
+            instance: key.clone(),
+            process: pid.clone(),
+            names: missing,
+        });
         reload = true;
     }
     if reload {
@@ -513,8 +534,16 @@ fn running(
             .cloned()
             .collect();
         if !extra.is_empty() {
-            diffs.push(Difference::ExtraHandlers { instance: key.clone(), process: pid.clone(), names: extra.clone() });
-            actions.push(Action::RemoveHandlers { instance: key.clone(), process: pid.clone(), names: extra });
+            diffs.push(Difference::ExtraHandlers {
+                instance: key.clone(),
+                process: pid.clone(),
+                names: extra.clone(),
+            });
+            actions.push(Action::RemoveHandlers {
+                instance: key.clone(),
+                process: pid.clone(),
+                names: extra,
+            });
         }
     }
     let keys: BTreeSet<&String> = want.config.keys().chain(seen.config.keys()).collect();

@@ -48,8 +48,12 @@ fn excerpt(f: &mut fmt::Formatter<'_>, origin: &Origin) -> fmt::Result {
     writeln!(f, "{pad} |")?;
     writeln!(f, "{} | {}", origin.line, origin.snippet)?;
     // The caret under the column, counting characters as the column does.
-    let lead: String =
-        origin.snippet.chars().take(origin.column as usize - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    let lead: String = origin
+        .snippet
+        .chars()
+        .take(origin.column as usize - 1)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
     writeln!(f, "{pad} | {lead}^")
 }
 
@@ -104,6 +108,14 @@ impl Diagnostics {
 
     /// The diagnostics.
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }
 }

@@ -16,7 +16,9 @@ fn allowed(list: &[String], other: &str) -> bool {
 /// Every string in `v` that is a well-formed process id, with its path.
 fn ids_in(v: &Value, path: &FieldPath, out: &mut Vec<(FieldPath, String)>) {
     match v {
-        Value::String(s) if ao_transport::ProcessId::new(s.as_str()).is_ok() => out.push((path.clone(), s.clone())),
+        Value::String(s) if ao_transport::ProcessId::new(s.as_str()).is_ok() => {
+            out.push((path.clone(), s.clone()));
+        }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 ids_in(item, &path.index(i), out);
@@ -85,11 +87,16 @@ pub(crate) fn check(envs: &[Environment], states: &BTreeMap<String, State>) -> V
                 ids_in(v, &p.key("config").key(k), &mut mentioned);
             }
         }
-        let own: Vec<&str> = states.get(&a.name).map(|s| s.process_ids().map(|p| p.as_str()).collect()).unwrap_or_default();
+        let own: Vec<&str> = states
+            .get(&a.name)
+            .map(|s| s.process_ids().map(ao_transport::ProcessId::as_str).collect())
+            .unwrap_or_default();
         for b in envs.iter().filter(|b| b.name != a.name) {
             let Some(state) = states.get(&b.name) else { continue };
             for (path, id) in &mentioned {
-                if state.process_ids().any(|p| p.as_str() == id) && !allowed(&a.allow.reference_processes_of, &b.name) {
+                if state.process_ids().any(|p| p.as_str() == id)
+                    && !allowed(&a.allow.reference_processes_of, &b.name)
+                {
                     diags.push(
                         Diagnostic::new(
                             a.origin(path).cloned(),
@@ -109,7 +116,10 @@ pub(crate) fn check(envs: &[Environment], states: &BTreeMap<String, State>) -> V
                         diags.push(Diagnostic::new(
                             None,
                             None,
-                            format!("the state files of `{}` and `{}` both hold process {id}", a.name, b.name),
+                            format!(
+                                "the state files of `{}` and `{}` both hold process {id}",
+                                a.name, b.name
+                            ),
                         ));
                     }
                 }

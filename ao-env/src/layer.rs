@@ -95,29 +95,27 @@ fn value(
     Some(match v {
         DeValue::String(s) => Value::String(s.to_string()),
         DeValue::Integer(i) => {
-            match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => Value::Integer(n),
-                Err(_) => {
-                    diags.push(Diagnostic::new(
-                        Some(source.origin(at)),
-                        Some(path.clone()),
-                        format!("integer {i} does not fit in 64 bits"),
-                    ));
-                    return None;
-                }
-            }
+            let Ok(n) = i64::from_str_radix(i.as_str(), i.radix()) else {
+                diags.push(Diagnostic::new(
+                    Some(source.origin(at)),
+                    Some(path.clone()),
+                    format!("integer {i} does not fit in 64 bits"),
+                ));
+                return None;
+            };
+            Value::Integer(n)
         }
-        DeValue::Float(x) => match x.as_str().parse::<f64>() {
-            Ok(f) => Value::Float(f),
-            Err(_) => {
+        DeValue::Float(x) => {
+            let Ok(f) = x.as_str().parse::<f64>() else {
                 diags.push(Diagnostic::new(
                     Some(source.origin(at)),
                     Some(path.clone()),
                     format!("float {x} cannot be read"),
                 ));
                 return None;
-            }
-        },
+            };
+            Value::Float(f)
+        }
         DeValue::Boolean(b) => Value::Boolean(*b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
         DeValue::Array(a) => {
@@ -139,7 +137,8 @@ mod tests {
 
     #[test]
     fn every_field_gets_the_line_of_its_key() {
-        let text = "game = \"arena\"\n\n[processes.world]\nshards = 2\nhandlers = [\n  \"Join\",\n  \"Move\",\n]\n";
+        let text =
+            "game = \"arena\"\n\n[processes.world]\nshards = 2\nhandlers = [\n  \"Join\",\n  \"Move\",\n]\n";
         let (layer, diags) = Layer::parse(SourceFile::new("b.toml", text, 0));
         assert!(diags.is_empty(), "{diags:?}");
         let line = |p: &str| layer.origins[&FieldPath::parse(p).unwrap()].line;
@@ -160,7 +159,8 @@ mod tests {
 
     #[test]
     fn integers_keep_their_range() {
-        let (layer, diags) = Layer::parse(SourceFile::new("b.toml", "a = 0x7fffffffffffffff\nb = 1_000\n", 0));
+        let (layer, diags) =
+            Layer::parse(SourceFile::new("b.toml", "a = 0x7fffffffffffffff\nb = 1_000\n", 0));
         assert!(diags.is_empty());
         assert_eq!(layer.root["a"], Value::Integer(i64::MAX));
         assert_eq!(layer.root["b"], Value::Integer(1000));

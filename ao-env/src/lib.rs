@@ -88,7 +88,9 @@ pub use drift::{Action, Difference, DriftReport, ExitCode, Plan, drift};
 pub use error::{Diagnostic, Diagnostics, Error, ErrorKind};
 pub use merge::{Explanation, Merged, Setting};
 pub use model::{Allow, Approvals, Cron, Environment, ProcessSpec, Rewrite, SyncRule};
-pub use observe::{EvalRecord, INFO_FORMAT, INFO_LUA, Observation, Observed, info_message, observe, observe_process};
+pub use observe::{
+    EvalRecord, INFO_FORMAT, INFO_LUA, Observation, Observed, info_message, observe, observe_process,
+};
 pub use path::{FieldPath, PathPattern, Segment};
 pub use project::Project;
 pub use release::{BundleTarget, BundleTargets, CodeSource, FsCode, MemoryCode, Release, Releases};

@@ -85,7 +85,8 @@ impl Merged {
                     }
                     if matches!(leaf, Value::Array(_)) {
                         let below = layer.origins.range(p.clone()..).take_while(|(e, _)| e.starts_with(&p));
-                        self.elements.extend(below.filter(|(e, _)| **e != p).map(|(e, o)| (e.clone(), o.clone())));
+                        self.elements
+                            .extend(below.filter(|(e, _)| **e != p).map(|(e, o)| (e.clone(), o.clone())));
                     }
                     dst.insert(k.clone(), leaf.clone());
                     self.provenance.entry(p).or_default().push(Setting { value: leaf.clone(), origin });
@@ -120,11 +121,8 @@ impl Merged {
     /// The value at `path`.
     pub fn get(&self, path: &FieldPath) -> Option<&Value> {
         let mut segs = path.segments().iter();
-        let mut cur = match segs.next() {
-            None => return None,
-            Some(Segment::Key(k)) => self.root.get(k)?,
-            Some(Segment::Index(_)) => return None,
-        };
+        let Some(Segment::Key(k)) = segs.next() else { return None };
+        let mut cur = self.root.get(k)?;
         for s in segs {
             cur = match (s, cur) {
                 (Segment::Key(k), Value::Table(t)) => t.get(k)?,
@@ -178,8 +176,11 @@ impl Merged {
 }
 
 fn remove_prefix<V>(map: &mut BTreeMap<FieldPath, V>, prefix: &FieldPath) {
-    let doomed: Vec<FieldPath> =
-        map.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, _)| k.clone()).collect();
+    let doomed: Vec<FieldPath> = map
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+        .map(|(k, _)| k.clone())
+        .collect();
     for k in doomed {
         map.remove(&k);
     }

@@ -207,7 +207,8 @@ impl Builder<'_> {
         if got.is_none() {
             let origin = self.m.origin(&path.parent().unwrap_or_default()).cloned();
             self.diags.push(
-                Diagnostic::new(origin, Some(path.clone()), format!("`{path}` is missing: {what}")).help(help),
+                Diagnostic::new(origin, Some(path.clone()), format!("`{path}` is missing: {what}"))
+                    .help(help),
             );
         }
         got
@@ -216,6 +217,7 @@ impl Builder<'_> {
 
 /// Builds and checks one environment from its merged layers. Returns the
 /// environment (as far as it could be built) and every problem found.
+#[allow(clippy::many_single_char_names)] // m, b: the merged tree and its builder, throughout
 pub(crate) fn build(
     name: &str,
     merged: Merged,
@@ -244,8 +246,11 @@ pub(crate) fn build(
     let protected_set = b.bool(&env.key("protected"));
     let production = Environment::is_production_name(name);
     if production && protected_set == Some(false) {
-        b.error(&env.key("protected"), format!("environment `{name}` is production and cannot be unprotected"))
-            .help = Some("remove `protected = false`; production changes always need approvals".into());
+        b.error(
+            &env.key("protected"),
+            format!("environment `{name}` is production and cannot be unprotected"),
+        )
+        .help = Some("remove `protected = false`; production changes always need approvals".into());
     }
     let protected = protected_set.unwrap_or(false) || production;
     let approvals = Approvals {
@@ -340,7 +345,12 @@ pub(crate) fn build(
     (environment, diags)
 }
 
-fn process(b: &mut Builder<'_>, name: &str, p: &FieldPath, bundle: Option<&BundleTargets>) -> Option<ProcessSpec> {
+fn process(
+    b: &mut Builder<'_>,
+    name: &str,
+    p: &FieldPath,
+    bundle: Option<&BundleTargets>,
+) -> Option<ProcessSpec> {
     let defaults = key("defaults");
     let pick = |b: &Builder<'_>, k: &str| b.str(&p.key(k)).or_else(|| b.str(&defaults.key(k)));
     let module = pick(b, "module").and_then(|s| ModuleId::new(s).ok());
@@ -351,8 +361,12 @@ fn process(b: &mut Builder<'_>, name: &str, p: &FieldPath, bundle: Option<&Bundl
         "set `module` here or in `[defaults]`",
     );
     let scheduler = pick(b, "scheduler").and_then(|s| Address::new(s).ok());
-    let scheduler =
-        b.required(scheduler, &p.key("scheduler"), "its scheduler", "set `scheduler` here or in `[defaults]`");
+    let scheduler = b.required(
+        scheduler,
+        &p.key("scheduler"),
+        "its scheduler",
+        "set `scheduler` here or in `[defaults]`",
+    );
     let target = b.str(&p.key("target"));
     let target = b.required(
         target,
@@ -365,11 +379,20 @@ fn process(b: &mut Builder<'_>, name: &str, p: &FieldPath, bundle: Option<&Bundl
         match bundle.targets.get(target) {
             None => {
                 let help = did_you_mean(target, bundle.targets.keys().map(String::as_str)).map_or_else(
-                    || format!("targets in {}: {}", bundle.file, bundle.targets.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    || {
+                        format!(
+                            "targets in {}: {}",
+                            bundle.file,
+                            bundle.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    },
                     |s| format!("did you mean `{s}`?"),
                 );
-                b.error(&p.key("target"), format!("bundle target `{target}` does not exist in {}", bundle.file))
-                    .help = Some(help);
+                b.error(
+                    &p.key("target"),
+                    format!("bundle target `{target}` does not exist in {}", bundle.file),
+                )
+                .help = Some(help);
             }
             Some(t) => {
                 for (i, h) in handlers.iter().enumerate() {
@@ -397,7 +420,12 @@ fn process(b: &mut Builder<'_>, name: &str, p: &FieldPath, bundle: Option<&Bundl
         (None, None) => None,
         (i, _) => {
             let missing = if i.is_none() { "interval" } else { "action" };
-            b.required(None::<()>, &p.key("cron").key(missing), "a cron needs `interval` and `action`", "add it");
+            b.required(
+                None::<()>,
+                &p.key("cron").key(missing),
+                "a cron needs `interval` and `action`",
+                "add it",
+            );
             None
         }
     };

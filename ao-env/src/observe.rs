@@ -69,13 +69,16 @@ struct RawCode {
 }
 
 // Lua's json cannot tell an empty array from an empty object: accept both.
-fn list_or_empty_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+fn list_or_empty_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Either<T> {
         List(Vec<T>),
-        Empty(BTreeMap<String, serde::de::IgnoredAny>),
+        Empty(serde_json::Map<String, serde_json::Value>),
     }
+    // An empty object reads as an empty set of keys; anything else is refused.
     match Either::deserialize(d)? {
         Either::List(v) => Ok(v),
         Either::Empty(m) if m.is_empty() => Ok(Vec::new()),
@@ -104,12 +107,15 @@ impl Observed {
         if raw.format != INFO_FORMAT {
             return Err(format!("format {:?}, expected {INFO_FORMAT:?}", raw.format));
         }
-        let config = match serde_json::from_str::<serde_json::Value>(&raw.config).map_err(|e| format!("config: {e}"))? {
+        let config = match serde_json::from_str::<serde_json::Value>(&raw.config)
+            .map_err(|e| format!("config: {e}"))?
+        {
             serde_json::Value::Object(m) => m,
             serde_json::Value::Array(a) if a.is_empty() => serde_json::Map::new(),
             other => return Err(format!("config is {other}, not an object")),
         };
-        let hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex =
+            |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if raw.code.last.as_deref().is_some_and(|h| !hex(h)) || raw.code.evals.iter().any(|e| !hex(&e.hash)) {
             return Err("a code hash is not 64 lowercase hex digits".into());
         }
@@ -169,7 +175,10 @@ pub fn observe_process(
 }
 
 /// Asks every live process of `state` for its `Info`.
-pub fn observe(transport: &dyn AoTransport, state: &State) -> Result<BTreeMap<InstanceKey, Observation>, Error> {
+pub fn observe(
+    transport: &dyn AoTransport,
+    state: &State,
+) -> Result<BTreeMap<InstanceKey, Observation>, Error> {
     state.instances.iter().map(|(k, r)| Ok((k.clone(), observe_process(transport, k, &r.process)?))).collect()
 }
 

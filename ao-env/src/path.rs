@@ -1,7 +1,7 @@
 //! Field paths (`processes.world.config.tick_rate`, `handlers[2]`) and the
 //! patterns that match them (`processes.*.config.endpoint`).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +100,9 @@ pub(crate) fn quote(key: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -159,41 +161,38 @@ fn split(text: &str) -> Option<Vec<Piece>> {
     }
     loop {
         if expect_key {
-            match chars.peek() {
-                Some('"') => {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                let mut k = String::new();
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            'n' => k.push('\n'),
+                            't' => k.push('\t'),
+                            'r' => k.push('\r'),
+                            c @ ('"' | '\\') => k.push(c),
+                            _ => return None,
+                        },
+                        c => k.push(c),
+                    }
+                }
+                out.push(Piece::Key(k));
+            } else {
+                let mut k = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c == '.' || c == '[' {
+                        break;
+                    }
+                    k.push(c);
                     chars.next();
-                    let mut k = String::new();
-                    loop {
-                        match chars.next()? {
-                            '"' => break,
-                            '\\' => match chars.next()? {
-                                'n' => k.push('\n'),
-                                't' => k.push('\t'),
-                                'r' => k.push('\r'),
-                                c @ ('"' | '\\') => k.push(c),
-                                _ => return None,
-                            },
-                            c => k.push(c),
-                        }
-                    }
-                    out.push(Piece::Key(k));
                 }
-                _ => {
-                    let mut k = String::new();
-                    while let Some(&c) = chars.peek() {
-                        if c == '.' || c == '[' {
-                            break;
-                        }
-                        k.push(c);
-                        chars.next();
-                    }
-                    out.push(match k.as_str() {
-                        "*" => Piece::Any,
-                        "**" => Piece::Rest,
-                        _ if is_bare(&k) => Piece::Key(k),
-                        _ => return None,
-                    });
-                }
+                out.push(match k.as_str() {
+                    "*" => Piece::Any,
+                    "**" => Piece::Rest,
+                    _ if is_bare(&k) => Piece::Key(k),
+                    _ => return None,
+                });
             }
         }
         match chars.next() {
@@ -333,7 +332,11 @@ mod tests {
             ("handlers[1]", "handlers[1]", true),
         ];
         for (pattern, path, expected) in cases {
-            assert_eq!(PathPattern::parse(pattern).unwrap().matches(&p(path)), expected, "{pattern} ~ {path}");
+            assert_eq!(
+                PathPattern::parse(pattern).unwrap().matches(&p(path)),
+                expected,
+                "{pattern} ~ {path}"
+            );
         }
         assert!(PathPattern::parse("processes.*").unwrap().covers(&p("processes.world.shards")));
         assert!(PathPattern::parse("a.**.b").is_none());

@@ -42,14 +42,14 @@ impl Project {
         base_dir: &Path,
     ) -> Self {
         let mut file_diags = BTreeMap::new();
-        let (base, mut d) = Layer::parse(SourceFile::new(base.name(), base.text(), 0));
+        let (base, mut d) = Layer::parse(base.with_layer(0));
         if d.is_empty() {
             d = schema::check_layer(&base, false);
         }
         file_diags.insert(None, d);
         let mut layers = BTreeMap::new();
         for (i, (name, src)) in overlays.into_iter().enumerate() {
-            let (layer, mut d) = Layer::parse(SourceFile::new(src.name(), src.text(), i + 1));
+            let (layer, mut d) = Layer::parse(src.with_layer(i + 1));
             if d.is_empty() {
                 d = schema::check_layer(&layer, true);
             }
@@ -106,7 +106,7 @@ impl Project {
                             project.bundle = Some(b);
                             None
                         }
-                        Err(d) => Some(d),
+                        Err(d) => Some(*d),
                     }
                 }
                 Err(e) => Some(Diagnostic::new(
@@ -164,12 +164,17 @@ impl Project {
 
     /// The same project with `environment`'s overlay replaced by `source`.
     pub(crate) fn with_overlay(&self, environment: &str, source: SourceFile) -> Self {
+        let mut source = Some(source);
         let overlays = self
             .overlays
             .iter()
-            .map(|(n, l)| (n.clone(), if n == environment { source.clone() } else { l.source.clone() }))
+            .map(|(n, l)| {
+                let s = if n == environment { source.take() } else { None };
+                (n.clone(), s.unwrap_or_else(|| l.source.clone()))
+            })
             .collect();
-        let mut p = Self::from_sources(self.base.source.clone(), overlays, self.bundle.clone(), &self.base_dir);
+        let mut p =
+            Self::from_sources(self.base.source.clone(), overlays, self.bundle.clone(), &self.base_dir);
         // Keep what loading found about the base (bundle config problems).
         p.file_diags.insert(None, self.file_diags.get(&None).cloned().unwrap_or_default());
         p
@@ -217,11 +222,7 @@ impl Project {
             envs.push(env);
         }
         all.extend(crate::isolation::check(&envs, states));
-        if all.is_empty() {
-            Ok(envs)
-        } else {
-            Err(Error::new(ErrorKind::Config(Diagnostics(all).sorted())))
-        }
+        if all.is_empty() { Ok(envs) } else { Err(Error::new(ErrorKind::Config(Diagnostics(all).sorted()))) }
     }
 
     /// Like [`check`](Self::check), and also resolves every environment's wallet
@@ -255,7 +256,11 @@ impl Project {
             }
             seen.push((env, wallet, digest));
         }
-        if diags.is_empty() { Ok(()) } else { Err(Error::new(ErrorKind::Config(Diagnostics(diags).sorted()))) }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Config(Diagnostics(diags).sorted())))
+        }
     }
 }
 

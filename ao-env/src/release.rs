@@ -48,11 +48,11 @@ struct RawTarget {
 
 impl BundleTargets {
     /// Parses an ao-bundle config; `base` is its directory, `file` its name in messages.
-    pub fn from_toml(text: &str, base: &Path, file: &str) -> Result<Self, Diagnostic> {
+    pub fn from_toml(text: &str, base: &Path, file: &str) -> Result<Self, Box<Diagnostic>> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let src = SourceFile::new(file, text, 0);
             let origin = e.span().map(|s| src.origin(s.start));
-            Diagnostic::new(origin, None, format!("bundle config: {}", e.message().trim_end()))
+            Box::new(Diagnostic::new(origin, None, format!("bundle config: {}", e.message().trim_end())))
         })?;
         Ok(Self {
             file: file.to_owned(),

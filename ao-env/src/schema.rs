@@ -46,7 +46,10 @@ enum Ty {
     PatternList,
     Table(&'static [Field]),
     /// Free keys (checked as names when `names` is set) with values of one type.
-    Map { names: bool, value: &'static Ty },
+    Map {
+        names: bool,
+        value: &'static Ty,
+    },
     /// Anything TOML can hold (process config values).
     Any,
     TableList(&'static [Field]),
@@ -118,19 +121,22 @@ pub(crate) fn is_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-pub(crate) const NAME_RULE: &str = "a lowercase letter, then lowercase letters, digits or '-', at most 32 characters";
+pub(crate) const NAME_RULE: &str =
+    "a lowercase letter, then lowercase letters, digits or '-', at most 32 characters";
 
 /// Checks a cron interval such as `1-minute` or `10-blocks`.
 pub(crate) fn check_cron(s: &str) -> Result<(), String> {
     const UNITS: [&str; 8] = ["millisecond", "second", "minute", "hour", "day", "week", "month", "block"];
-    let (n, unit) = s.split_once('-').ok_or_else(|| format!("cron interval {s:?} is not `<count>-<unit>`"))?;
+    let (n, unit) =
+        s.split_once('-').ok_or_else(|| format!("cron interval {s:?} is not `<count>-<unit>`"))?;
     let n: u64 = n.parse().map_err(|_| format!("cron interval {s:?} does not start with a count"))?;
     if n == 0 {
         return Err(format!("cron interval {s:?} is zero"));
     }
     let singular = unit.strip_suffix('s').unwrap_or(unit);
     if !UNITS.contains(&singular) {
-        let hint = did_you_mean(singular, UNITS).map_or(String::new(), |u| format!("; did you mean `{n}-{u}s`?"));
+        let hint =
+            did_you_mean(singular, UNITS).map_or(String::new(), |u| format!("; did you mean `{n}-{u}s`?"));
         return Err(format!("cron interval {s:?} has unknown unit {unit:?}{hint}"));
     }
     Ok(())
@@ -209,12 +215,11 @@ impl Checker<'_> {
     }
 
     fn string<'v>(&mut self, ty: &Ty, v: &'v Value, path: &FieldPath) -> Option<&'v str> {
-        match v {
-            Value::String(s) => Some(s),
-            _ => {
-                self.mismatch(ty, v, path);
-                None
-            }
+        if let Value::String(s) = v {
+            Some(s)
+        } else {
+            self.mismatch(ty, v, path);
+            None
         }
     }
 
@@ -295,7 +300,10 @@ impl Checker<'_> {
                 if let Some(s) = self.string(ty, v, path)
                     && PathPattern::parse(s).is_none()
                 {
-                    self.error(path, format!("{s:?} is not a field path pattern (like `processes.*.config.**`)"));
+                    self.error(
+                        path,
+                        format!("{s:?} is not a field path pattern (like `processes.*.config.**`)"),
+                    );
                 }
             }
             Ty::Table(fields) => match v {

@@ -31,11 +31,7 @@ impl SecretRef {
                 Err(format!("`env:{name}` is not an environment variable name (letters, digits, _)"))
             }
         } else if let Some(path) = text.strip_prefix("file:") {
-            if path.is_empty() {
-                Err("`file:` needs a path".into())
-            } else {
-                Ok(Self::File(base.join(path)))
-            }
+            if path.is_empty() { Err("`file:` needs a path".into()) } else { Ok(Self::File(base.join(path))) }
         } else {
             Err("a secret is a reference, `env:NAME` or `file:PATH`, never the value itself".into())
         }
@@ -133,7 +129,8 @@ impl SecretResolver for SystemSecrets {
             },
             SecretRef::File(path) => {
                 let bytes = std::fs::read(path).map_err(|e| secret_error(reference, e.kind().to_string()))?;
-                let text = String::from_utf8(bytes).map_err(|_| secret_error(reference, "is not UTF-8 text"))?;
+                let text =
+                    String::from_utf8(bytes).map_err(|_| secret_error(reference, "is not UTF-8 text"))?;
                 let value = text.trim_end_matches(['\n', '\r']);
                 if value.is_empty() {
                     return Err(secret_error(reference, "is empty"));
@@ -191,7 +188,10 @@ mod tests {
     #[test]
     fn secrets_redact_in_debug_and_display() {
         let s = Secret::new("hunter2");
-        assert_eq!(format!("{s:?} {s} {:?}", Some(&s)), "Secret([redacted]) [redacted] Some(Secret([redacted]))");
+        assert_eq!(
+            format!("{s:?} {s} {:?}", Some(&s)),
+            "Secret([redacted]) [redacted] Some(Secret([redacted]))"
+        );
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(s.fingerprint(), Secret::new("hunter2").fingerprint());
         assert_ne!(s.fingerprint(), Secret::new("hunter3").fingerprint());

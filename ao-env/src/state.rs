@@ -249,7 +249,8 @@ mod tests {
         s.instances.insert(InstanceKey::new("world", 0), record(0, 1));
         store.save(&s).unwrap();
         assert_eq!(store.load("dev").unwrap(), s);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, ["dev.state.json"]);
         std::fs::copy(store.path("dev"), store.path("prod")).unwrap();
         assert!(store.load("prod").unwrap_err().to_string().contains("belongs to environment \"dev\""));

@@ -45,7 +45,15 @@ mod tests {
 
     #[test]
     fn distances_table() {
-        for (a, b, d) in [("", "", 0), ("a", "", 1), ("kitten", "sitting", 3), ("shard", "shards", 1), ("é", "e", 1), ("Mvoe", "Move", 1), ("ab", "ba", 1)] {
+        for (a, b, d) in [
+            ("", "", 0),
+            ("a", "", 1),
+            ("kitten", "sitting", 3),
+            ("shard", "shards", 1),
+            ("é", "e", 1),
+            ("Mvoe", "Move", 1),
+            ("ab", "ba", 1),
+        ] {
             assert_eq!(edit_distance(a, b), d, "{a} {b}");
             assert_eq!(edit_distance(b, a), d, "{b} {a}");
         }

@@ -209,6 +209,13 @@ impl SourceFile {
         Self { name: Arc::from(name.into()), text, line_starts, layer }
     }
 
+    /// The same file as layer `layer`.
+    #[must_use]
+    pub fn with_layer(mut self, layer: usize) -> Self {
+        self.layer = layer;
+        self
+    }
+
     /// The name.
     pub fn name(&self) -> &str {
         &self.name

@@ -105,7 +105,12 @@ fn project_with(project: &Project, env: &str, extra: &str) -> Project {
         overlays.push((name.to_owned(), SourceFile::new(s.name(), text, 0)));
     }
     let base = std::fs::read_to_string(common::arena_dir().join("ao-env.toml")).unwrap();
-    Project::from_sources(SourceFile::new("ao-env.toml", base, 0), overlays, project.bundle().cloned(), project.base_dir())
+    Project::from_sources(
+        SourceFile::new("ao-env.toml", base, 0),
+        overlays,
+        project.bundle().cloned(),
+        project.base_dir(),
+    )
 }
 
 #[test]
@@ -124,9 +129,16 @@ fn sync_copies_processes_with_rewrites_and_keeps_what_the_target_owns() {
     let dev = after.environment("dev").unwrap();
     let staging = after.environment("staging").unwrap();
     assert_eq!(dev.processes["world"].shards, 2, "copied from staging");
-    assert_eq!(dev.processes["world"].config["motd"], ao_env::Value::String("welcome to dev.arena".into()), "rewritten");
+    assert_eq!(
+        dev.processes["world"].config["motd"],
+        ao_env::Value::String("welcome to dev.arena".into()),
+        "rewritten"
+    );
     assert_eq!(dev.processes["world"].config["max_players"], ao_env::Value::Integer(4), "kept");
-    assert_eq!((dev.authority.clone(), dev.wallet.clone()), (before.authority.clone(), before.wallet.clone()));
+    assert_eq!(
+        (dev.authority.clone(), dev.wallet.clone()),
+        (before.authority.clone(), before.wallet.clone())
+    );
     assert_eq!(dev.sync, before.sync, "the sync rule survives the rewrite of the file");
     assert_ne!(dev.authority, staging.authority);
     let text = std::fs::read_to_string(dir.path().join("ao-env.dev.toml")).unwrap();

@@ -10,14 +10,16 @@ fn check_config(data: &[u8]) -> bool {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
-    let (Ok(base), Ok(overlay)) = (std::str::from_utf8(base), std::str::from_utf8(overlay)) else { return false };
+    let (Ok(base), Ok(overlay)) = (std::str::from_utf8(base), std::str::from_utf8(overlay)) else {
+        return false;
+    };
     let project = Project::from_sources(
         SourceFile::new("base.toml", base, 0),
         vec![("dev".into(), SourceFile::new("dev.toml", overlay, 1))],
         None,
         "/base".as_ref(),
     );
-    let _ = project.check(&Default::default());
+    let _ = project.check(&std::collections::BTreeMap::new());
     let Ok(env) = project.environment("dev") else { return false };
     for spec in env.processes.values() {
         assert!((1..=64).contains(&spec.shards));
@@ -46,7 +48,8 @@ fn replay(target: &str) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn env_config_regressions() {
-    let loaded: Vec<String> = replay("env_config").into_iter().filter(|(_, b)| check_config(b)).map(|(n, _)| n).collect();
+    let loaded: Vec<String> =
+        replay("env_config").into_iter().filter(|(_, b)| check_config(b)).map(|(n, _)| n).collect();
     // The arena files load; the clashes are refused with typed errors.
     assert_eq!(loaded, ["arena_base.toml", "arena_staging"]);
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use ao_env::{
@@ -49,7 +50,9 @@ fn project(base: &str, overlays: &[(&str, &str)]) -> Project {
     let overlays = overlays
         .iter()
         .enumerate()
-        .map(|(i, (name, text))| ((*name).to_owned(), SourceFile::new(format!("ao-env.{name}.toml"), *text, i + 1)))
+        .map(|(i, (name, text))| {
+            ((*name).to_owned(), SourceFile::new(format!("ao-env.{name}.toml"), *text, i + 1))
+        })
         .collect();
     Project::from_sources(SourceFile::new("ao-env.toml", base, 0), overlays, Some(bundle), Path::new("."))
 }
@@ -102,8 +105,13 @@ fn semantic_errors_targets_handlers_secrets_approvals() {
 #[test]
 fn isolation_between_environments() {
     let a = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE";
-    let dev = format!("[environment]\nauthority = \"{a}\"\nwallet = \"env:SHARED_WALLET\"\n\n[processes.world.refs]\nleaderboard = \"{}\"\n", ao_transport::ProcessId::from_bytes([9; 32]));
-    let staging = format!("[environment]\nauthority = \"{a}\"\nwallet = \"env:SHARED_WALLET\"\n\n[environment.allow]\nshare_wallet_with = [\"dve\"]\n");
+    let dev = format!(
+        "[environment]\nauthority = \"{a}\"\nwallet = \"env:SHARED_WALLET\"\n\n[processes.world.refs]\nleaderboard = \"{}\"\n",
+        ao_transport::ProcessId::from_bytes([9; 32])
+    );
+    let staging = format!(
+        "[environment]\nauthority = \"{a}\"\nwallet = \"env:SHARED_WALLET\"\n\n[environment.allow]\nshare_wallet_with = [\"dve\"]\n"
+    );
     let p = project(&base(), &[("dev", &dev), ("staging", &staging)]);
     let mut states = BTreeMap::new();
     let mut s = State::new("staging");
@@ -136,7 +144,7 @@ fn explain_names_every_layer() {
     let prod = p.environment("prod").unwrap();
     let mut out = String::new();
     for path in ["processes.world.shards", "processes.world.config", "defaults.module"] {
-        out.push_str(&format!("$ explain prod {path}\n{}\n", prod.explain(path).unwrap()));
+        let _ = write!(out, "$ explain prod {path}\n{}\n", prod.explain(path).unwrap());
     }
     // File names as the test loaded them, relative to the crate.
     let root = common::arena_dir().display().to_string();
@@ -160,9 +168,16 @@ fn drift_report_and_plan() {
     let prov = Provisioner::new(&ao, &held, &store);
     let (first, _) = prov.reconcile(&env, &desired, &[]).unwrap();
     let pid = ao.processes()[0].clone();
-    ao.eval(&pid, "Handlers.remove('Move'); Handlers.add('Cheat', 'Cheat', function() end); AoEnv.Config.motd = nil").unwrap();
+    ao.eval(
+        &pid,
+        "Handlers.remove('Move'); Handlers.add('Cheat', 'Cheat', function() end); AoEnv.Config.motd = nil",
+    )
+    .unwrap();
     let (_, second) = prov.drift(&desired).unwrap();
-    check("drift.txt", &format!("$ first drift check\n{first}\n$ after an Eval behind the tool's back\n{second}"));
+    check(
+        "drift.txt",
+        &format!("$ first drift check\n{first}\n$ after an Eval behind the tool's back\n{second}"),
+    );
 }
 
 #[test]

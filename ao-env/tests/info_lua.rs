@@ -2,13 +2,18 @@
 //! hash a process reports is the one in ao-bundle's manifest), and its
 //! handlers answer and guard as documented.
 
+use std::fmt::Write as _;
+
 use ao_env::{INFO_LUA, InstanceKey, Observation, observe_process};
 use ao_local::LocalAo;
 use ao_transport::{Address, Message, ProcessId};
 use proptest::prelude::*;
 
 fn hash_in_lua(ao: &LocalAo, pid: &ProcessId, data: &[u8]) -> String {
-    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = data.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    });
     let src = format!(
         "return AoEnv.blake3_hex((string.gsub('{hex}', '..', function(h) return string.char(tonumber(h, 16)) end)))"
     );
@@ -51,7 +56,9 @@ fn every_eval_is_recorded_even_a_failing_one() {
     let pid = ao.spawn_aos(INFO_LUA).unwrap();
     let fresh = info(&ao, &pid);
     assert_eq!((fresh.code_hash.as_deref(), fresh.eval_count), (None, 0));
-    assert!(fresh.handlers.contains(&"ao-env.info".to_owned()) && fresh.handlers.contains(&"_eval".to_owned()));
+    assert!(
+        fresh.handlers.contains(&"ao-env.info".to_owned()) && fresh.handlers.contains(&"_eval".to_owned())
+    );
     ao.eval(&pid, "X = 1").unwrap();
     let r = ao.eval(&pid, "error('boom')").unwrap();
     assert!(r.error.unwrap().contains("boom"), "the error still reaches the sender");
@@ -75,10 +82,18 @@ fn every_eval_is_recorded_even_a_failing_one() {
 #[test]
 fn only_the_owner_configures_removes_and_retires() {
     let ao = LocalAo::new();
-    let pid = ao.spawn_aos(&format!("{INFO_LUA}\nHandlers.add('Game', 'Game', function(m) m.reply({{ Data = 'ok' }}) end)")).unwrap();
-    let msg = |action: &str, data: &str| Message::builder(pid.clone()).tag("Action", action).data(data).build().unwrap();
+    let pid = ao
+        .spawn_aos(&format!(
+            "{INFO_LUA}\nHandlers.add('Game', 'Game', function(m) m.reply({{ Data = 'ok' }}) end)"
+        ))
+        .unwrap();
+    let msg = |action: &str, data: &str| {
+        Message::builder(pid.clone()).tag("Action", action).data(data).build().unwrap()
+    };
     let stranger = Address::from_bytes([5; 32]);
-    for (action, data) in [("AoEnv-Configure", "{\"a\":1}"), ("AoEnv-Remove-Handlers", "[\"Game\"]"), ("AoEnv-Retire", "")] {
+    for (action, data) in
+        [("AoEnv-Configure", "{\"a\":1}"), ("AoEnv-Remove-Handlers", "[\"Game\"]"), ("AoEnv-Retire", "")]
+    {
         let (_, r) = ao.call_as(&stranger, msg(action, data)).unwrap();
         assert!(r.error.unwrap().contains("only the owner"), "{action}");
     }

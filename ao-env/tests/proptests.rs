@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use ao_env::{
-    Desired, FieldPath, MemoryCode, MemoryStateStore, Merged, Project, Provisioner, Release, Releases, SourceFile,
-    Value, to_toml_document,
+    Desired, FieldPath, MemoryCode, MemoryStateStore, Merged, Project, Provisioner, Release, Releases,
+    SourceFile, Value, to_toml_document,
 };
 use ao_local::LocalAo;
 use ao_transport::Message;
@@ -21,7 +21,8 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Integer),
         any::<bool>().prop_map(Value::Boolean),
         "[a-z\"\\\\\n\té ]{0,8}".prop_map(Value::String),
-        prop::collection::vec(any::<i32>().prop_map(|n| Value::Integer(n.into())), 0..3).prop_map(Value::Array),
+        prop::collection::vec(any::<i32>().prop_map(|n| Value::Integer(n.into())), 0..3)
+            .prop_map(Value::Array),
     ]
 }
 
@@ -64,7 +65,11 @@ fn reference(
 }
 
 fn sources(layers: &[BTreeMap<String, Value>]) -> Vec<SourceFile> {
-    layers.iter().enumerate().map(|(i, t)| SourceFile::new(format!("layer{i}.toml"), to_toml_document(t), i)).collect()
+    layers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| SourceFile::new(format!("layer{i}.toml"), to_toml_document(t), i))
+        .collect()
 }
 
 proptest! {

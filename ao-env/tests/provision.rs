@@ -5,8 +5,8 @@
 mod common;
 
 use ao_env::{
-    Action, Desired, Difference, ExitCode, FileStateStore, FsCode, Observation, Provisioner, StateStore, drift,
-    observe,
+    Action, Desired, Difference, ExitCode, FileStateStore, FsCode, Observation, Provisioner, StateStore,
+    drift, observe,
 };
 use ao_local::LocalAo;
 use ao_transport::Message;
@@ -47,11 +47,14 @@ fn apply_provisions_every_instance_and_reapplying_does_nothing() {
     assert_eq!(world0.code_hash.as_deref(), Some(f.releases.get("arena").unwrap().hash.as_str()));
     assert!(world0.baseline_handlers.iter().any(|h| h == "Join"));
     // The game answers, and its config arrived.
-    let (_, r) = ao.call(Message::builder(world0.process.clone()).tag("Action", "Ping").build().unwrap()).unwrap();
+    let (_, r) =
+        ao.call(Message::builder(world0.process.clone()).tag("Action", "Ping").build().unwrap()).unwrap();
     assert!(r.error.is_none(), "{r:?}");
     // Read through a dry-run Info: an Eval, even one that only reads, is a code change.
     let key = ao_env::InstanceKey::new("world", 0);
-    let Observation::Running(seen) = ao_env::observe_process(&ao, &key, &world0.process).unwrap() else { panic!() };
+    let Observation::Running(seen) = ao_env::observe_process(&ao, &key, &world0.process).unwrap() else {
+        panic!()
+    };
     assert_eq!(seen.config["motd"], "welcome to staging.arena");
     // Spawn tags carry the environment's limits, cron and authority.
     assert_eq!(seen.tags["Cron-Interval"], "1-minute");
@@ -99,22 +102,36 @@ fn an_eval_behind_the_tools_back_is_detected_and_planned_away() {
     assert_eq!(ExitCode::of(&Ok(report.clone())), ExitCode::Drift);
     let rogue_hash = blake3::hash(rogue.as_bytes()).to_hex().to_string();
     let arena_hash = f.releases.get("arena").unwrap().hash.clone();
-    assert!(report.differences.contains(&Difference::Code {
-        instance: ao_env::InstanceKey::new("world", 0),
-        process: world.clone(),
-        expected: arena_hash.clone(),
-        found: Some(rogue_hash),
-        evals_since: 1,
-    }), "{report}");
-    assert!(report.differences.iter().any(|d| matches!(d, Difference::ExtraHandlers { names, .. } if names == &["Backdoor"])), "{report}");
+    assert!(
+        report.differences.contains(&Difference::Code {
+            instance: ao_env::InstanceKey::new("world", 0),
+            process: world.clone(),
+            expected: arena_hash.clone(),
+            found: Some(rogue_hash),
+            evals_since: 1,
+        }),
+        "{report}"
+    );
+    assert!(
+        report
+            .differences
+            .iter()
+            .any(|d| matches!(d, Difference::ExtraHandlers { names, .. } if names == &["Backdoor"])),
+        "{report}"
+    );
     assert!(report.differences.iter().any(|d| matches!(d, Difference::Config { key, found: Some(v), .. } if key == "max_players" && v == 999)), "{report}");
     assert_eq!(report.differences.len(), 3, "{report}");
-    let kinds: Vec<&str> = report.plan.actions.iter().map(|a| match a {
-        Action::Eval { .. } => "eval",
-        Action::RemoveHandlers { .. } => "remove",
-        Action::SetConfig { .. } => "config",
-        _ => "other",
-    }).collect();
+    let kinds: Vec<&str> = report
+        .plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Eval { .. } => "eval",
+            Action::RemoveHandlers { .. } => "remove",
+            Action::SetConfig { .. } => "config",
+            _ => "other",
+        })
+        .collect();
     assert_eq!(kinds, ["eval", "remove", "config"]);
     // The rules process was not touched, so nothing is planned for it.
     assert!(report.plan.actions.iter().all(|a| a.instance().process == "world"));
@@ -149,7 +166,11 @@ fn teardown_retires_and_keeps_records_and_apply_starts_over() {
     // A retired process refuses game messages but still answers Info.
     let (_, r) = ao.call(Message::builder(ids[0].clone()).tag("Action", "Ping").build().unwrap()).unwrap();
     assert_eq!(r.messages[0].tag("Action"), Some("Retired"));
-    let Observation::Running(seen) = ao_env::observe_process(&ao, &before.instances.keys().next().unwrap().clone(), &ids[0]).unwrap() else { panic!() };
+    let Observation::Running(seen) =
+        ao_env::observe_process(&ao, &before.instances.keys().next().unwrap().clone(), &ids[0]).unwrap()
+    else {
+        panic!()
+    };
     assert!(seen.retired);
 
     // Applying again spawns fresh processes; the old records stay.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ao_env::{
-    Desired, MemoryCode, MemoryStateStore, Project, Provisioner, Release, Releases, SecretRef, SecretResolver,
-    SourceFile, SystemSecrets, consistency, sync,
+    Desired, MemoryCode, MemoryStateStore, Project, Provisioner, Release, Releases, SecretRef,
+    SecretResolver, SourceFile, SystemSecrets, consistency, sync,
 };
 use ao_local::LocalAo;
 
@@ -82,7 +82,10 @@ fn no_secret_reaches_any_error_log_or_report() {
     let store = MemoryStateStore::default();
     let p = Provisioner::new(&ao, &held, &store);
     let (report, applied) = p.reconcile(&dev, &desired, &[]).unwrap();
-    out.push(format!("{report}\n{report:?}\n{}\n{applied:?}\n{desired:?}", serde_json::to_string(&report).unwrap()));
+    out.push(format!(
+        "{report}\n{report:?}\n{}\n{applied:?}\n{desired:?}",
+        serde_json::to_string(&report).unwrap()
+    ));
     let (state, again) = p.drift(&desired).unwrap();
     out.push(format!("{again}\n{}", state.to_json()));
     // Nothing secret went on chain either.
@@ -100,8 +103,17 @@ fn no_secret_reaches_any_error_log_or_report() {
 
     // A config that fails validation.
     let bad = Project::from_sources(
-        SourceFile::new("ao-env.toml", format!("game = \"arena\"\n[processes.w]\ntarget = \"t\"\nmodule = \"{MODULE}\"\nscheduler = \"{SCHED}\"\n[processes.w.config]\nkey = \"file:api.txt\"\n"), 0),
-        vec![("dev".into(), SourceFile::new("ao-env.dev.toml", format!("[environment]\nwallet = \"{WALLET}\"\n"), 1))],
+        SourceFile::new(
+            "ao-env.toml",
+            format!(
+                "game = \"arena\"\n[processes.w]\ntarget = \"t\"\nmodule = \"{MODULE}\"\nscheduler = \"{SCHED}\"\n[processes.w.config]\nkey = \"file:api.txt\"\n"
+            ),
+            0,
+        ),
+        vec![(
+            "dev".into(),
+            SourceFile::new("ao-env.dev.toml", format!("[environment]\nwallet = \"{WALLET}\"\n"), 1),
+        )],
         None,
         dir.path(),
     );

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ao_env::{
-    Desired, ExitCode, FileStateStore, FsCode, Project, Provisioner, StateStore, consistency, observe, sync_to_file,
+    Desired, ExitCode, FileStateStore, FsCode, Project, Provisioner, StateStore, consistency, observe,
+    sync_to_file,
 };
 
 /// Where the environment files, state files and the local AO live.
@@ -205,7 +206,8 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
             let e = ctx.project.environment(env)?;
             let desired = ctx.desired(&e)?;
             let ao = ctx.ao()?;
-            let (report, applied) = Provisioner::new(&ao, &FsCode, &ctx.store).reconcile(&e, &desired, approvals)?;
+            let (report, applied) =
+                Provisioner::new(&ao, &FsCode, &ctx.store).reconcile(&e, &desired, approvals)?;
             write!(out, "{}", report.plan)?;
             writeln!(
                 out,
@@ -222,7 +224,12 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
             let e = ctx.project.environment(env)?;
             let ao = ctx.ao()?;
             let applied = Provisioner::new(&ao, &FsCode, &ctx.store).teardown(&e, approvals)?;
-            writeln!(out, "retired {} process(es); their records stay in {}", applied.retired.len(), ctx.store.path(env).display())?;
+            writeln!(
+                out,
+                "retired {} process(es); their records stay in {}",
+                applied.retired.len(),
+                ctx.store.path(env).display()
+            )?;
             Ok(0)
         }
         EnvCommand::Consistency { paths, left, right } => {

@@ -9,11 +9,8 @@ fn arena() -> PathBuf {
 }
 
 fn ao_ops(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ao-ops"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ao-ops")).args(args).env("RUST_BACKTRACE", "0").output().unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -26,8 +23,10 @@ fn check_drift_apply_and_the_exit_code_contract() {
     let dir = tempfile::tempdir().unwrap();
     let s = |p: PathBuf| p.to_string_lossy().into_owned();
     let config = s(arena().join("ao-env.toml"));
-    let (dist, state, local) = (s(dir.path().join("dist")), s(dir.path().join("state")), s(dir.path().join("local")));
-    let (code, _, err) = ao_ops(&["bundle", "--config", &s(arena().join("ao-bundle.toml")), "--out-dir", &dist]);
+    let (dist, state, local) =
+        (s(dir.path().join("dist")), s(dir.path().join("state")), s(dir.path().join("local")));
+    let (code, _, err) =
+        ao_ops(&["bundle", "--config", &s(arena().join("ao-bundle.toml")), "--out-dir", &dist]);
     assert_eq!(code, 0, "{err}");
     let paths = ["--config", &config, "--state", &state, "--local", &local, "--releases", &dist];
     let run = |cmd: &[&str]| {
@@ -54,15 +53,18 @@ fn check_drift_apply_and_the_exit_code_contract() {
     {
         let ao = ao_local::LocalAo::builder().log_dir(&local).build().unwrap();
         let st: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("state/dev.state.json")).unwrap()).unwrap();
-        let pid: ao_transport::ProcessId = st["instances"]["world/0"]["process"].as_str().unwrap().parse().unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("state/dev.state.json")).unwrap())
+                .unwrap();
+        let pid: ao_transport::ProcessId =
+            st["instances"]["world/0"]["process"].as_str().unwrap().parse().unwrap();
         let r = ao.eval(&pid, "Handlers.add('Backdoor', 'Backdoor', function() end)").unwrap();
         assert!(r.error.is_none());
     }
     let (code, out, _) = run(&["env", "drift", "dev", "--json"]);
     assert_eq!(code, 2, "{out}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let kinds: Vec<&str> = report["differences"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        report["differences"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["code", "extra-handlers"]);
     let (code, out, _) = run(&["env", "plan", "dev"]);
     assert_eq!(code, 2);

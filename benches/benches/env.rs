@@ -49,7 +49,9 @@ fn config(c: &mut Criterion) {
     let mut g = c.benchmark_group("env_config");
     g.throughput(Throughput::Bytes((base.len() + overlay.len()) as u64));
     g.bench_function("ao-env load + merge + schema + checks (200 processes)", |b| {
-        b.iter(|| black_box(project(black_box(&base), black_box(&overlay)).environment("prod-like").unwrap()));
+        b.iter(|| {
+            black_box(project(black_box(&base), black_box(&overlay)).environment("prod-like").unwrap())
+        });
     });
     g.bench_function("peer: toml::from_str into toml::Table, both files", |b| {
         b.iter(|| {
@@ -69,14 +71,16 @@ fn drift_core(c: &mut Criterion) {
     let desired = Desired::new(&env, &releases).unwrap();
     // Nothing provisioned yet: every instance is a difference with three actions.
     let state = State::new("prod-like");
-    let observed: std::collections::BTreeMap<_, Observation> = Default::default();
+    let observed: std::collections::BTreeMap<_, Observation> = std::collections::BTreeMap::default();
     c.bench_function("drift core: 534 instances, nothing provisioned", |b| {
         b.iter(|| black_box(drift(black_box(&desired), &state, &observed)));
     });
 }
 
 fn eval_hash(c: &mut Criterion) {
-    let bundle = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ao-bundle/tests/golden/arena.lua")).unwrap();
+    let bundle =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ao-bundle/tests/golden/arena.lua"))
+            .unwrap();
     let ao = LocalAo::new();
     let pid = ao.spawn_aos(ao_env::INFO_LUA).unwrap();
     // Keep the bundle text in the process, so each Eval below is tiny.
@@ -89,7 +93,9 @@ fn eval_hash(c: &mut Criterion) {
     g.bench_function("floor: the same dry-run Eval returning #S (no hash)", |b| {
         b.iter(|| black_box(ao.simulate(eval_msg(&pid, "return #S")).unwrap()));
     });
-    g.bench_function("peer: blake3 crate, same bytes", |b| b.iter(|| black_box(blake3::hash(black_box(bundle.as_bytes())))));
+    g.bench_function("peer: blake3 crate, same bytes", |b| {
+        b.iter(|| black_box(blake3::hash(black_box(bundle.as_bytes()))));
+    });
     g.finish();
 }
 

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         None,
         "/base".as_ref(),
     );
-    let _ = project.check(&Default::default());
+    let _ = project.check(&std::collections::BTreeMap::new());
     if let Ok(env) = project.environment("dev") {
         for spec in env.processes.values() {
             assert!((1..=64).contains(&spec.shards));
