@@ -4,7 +4,9 @@
 //!   load it into a process module by module.
 //! - [`demo`]: `ao-ops demo`, which plays the arena on the embedded `ao-local`.
 //! - [`bundling`]: `ao-ops bundle` and `ao-ops verify` over `ao-bundle`.
+//! - [`environments`]: `ao-ops env check|explain|drift|plan|apply|teardown|consistency|sync` over `ao-env`.
 
 pub mod arena;
 pub mod bundling;
 pub mod demo;
+pub mod environments;

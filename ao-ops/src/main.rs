@@ -23,6 +23,10 @@ enum Command {
     /// Bundle a Lua project into one source, validate it on ao-local, and write
     /// it with its line map (`.map.json`) and manifest (`.manifest.json`).
     Bundle(ao_ops::bundling::BundleArgs),
+    /// Environments (dev, staging, prod, ...): validate, explain, drift, apply, sync.
+    /// Exit codes: 0 clean, 1 error, 2 drift.
+    #[command(subcommand)]
+    Env(ao_ops::environments::EnvCommand),
     /// Check a bundle against its manifest, and its sources with --root.
     Verify {
         /// The bundle file.
@@ -64,6 +68,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo { seed } => ao_ops::demo::run(seed, &mut std::io::stdout().lock()),
         Command::Bundle(args) => ao_ops::bundling::run(&args, &mut std::io::stdout().lock()),
+        Command::Env(command) => {
+            let code = ao_ops::environments::run(&command, &mut std::io::stdout().lock())?;
+            if code != 0 {
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
+        }
         Command::Verify { bundle, manifest, root } => ao_ops::bundling::run_verify(
             &bundle,
             manifest.as_deref(),

@@ -1,0 +1,260 @@
+//! The driver: runs a [`Plan`] over an [`AoTransport`], recording every
+//! process id in the state file as soon as it exists.
+
+use ao_transport::{AoTransport, EvalResult, Message, ProcessId, SpawnRequest, Tag, TransportErrorKind};
+
+use crate::desired::Desired;
+use crate::drift::{Action, DriftReport, Plan, drift};
+use crate::error::{Error, ErrorKind};
+use crate::model::Environment;
+use crate::observe::{INFO_LUA, Observation, observe, observe_process};
+use crate::release::CodeSource;
+use crate::state::{InstanceKey, Record, State, StateStore};
+
+/// Checks that a plan for `env` may run: a protected environment needs
+/// `approvals.required` distinct approvers from its list. An empty plan needs none.
+///
+/// Approvals are names here; proving who approved (signatures, a review
+/// system) is the host's job.
+pub fn gate(env: &Environment, plan: &Plan, approvals: &[String]) -> Result<(), Error> {
+    if !env.protected || plan.is_empty() {
+        return Ok(());
+    }
+    let mut valid: Vec<String> =
+        approvals.iter().filter(|a| env.approvals.approvers.contains(a)).cloned().collect();
+    valid.sort();
+    valid.dedup();
+    if valid.len() >= env.approvals.required as usize && env.approvals.required > 0 {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorKind::Approval {
+            environment: env.name.clone(),
+            required: env.approvals.required.max(1),
+            approvers: env.approvals.approvers.clone(),
+            valid,
+        }))
+    }
+}
+
+/// What [`Provisioner::apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Actions run, in order.
+    pub done: usize,
+    /// Processes spawned.
+    pub spawned: Vec<ProcessId>,
+    /// Processes retired.
+    pub retired: Vec<ProcessId>,
+}
+
+/// Runs plans for one environment: transport, code and state store together.
+pub struct Provisioner<'a> {
+    transport: &'a dyn AoTransport,
+    code: &'a dyn CodeSource,
+    store: &'a dyn StateStore,
+}
+
+impl std::fmt::Debug for Provisioner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provisioner").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Provisioner<'a> {
+    /// A provisioner over `transport`, taking bundles from `code` and keeping state in `store`.
+    pub fn new(transport: &'a dyn AoTransport, code: &'a dyn CodeSource, store: &'a dyn StateStore) -> Self {
+        Self { transport, code, store }
+    }
+
+    /// Reads the state file and asks every live process for its `Info`, then
+    /// compares with `desired`.
+    pub fn drift(&self, desired: &Desired) -> Result<(State, DriftReport), Error> {
+        let state = self.store.load(&desired.environment)?;
+        let observed = observe(self.transport, &state)?;
+        let report = drift(desired, &state, &observed);
+        Ok((state, report))
+    }
+
+    /// Brings `env` to `desired`: drift check, approval gate, then the plan.
+    /// Running it again when nothing changed does nothing.
+    pub fn reconcile(
+        &self,
+        env: &Environment,
+        desired: &Desired,
+        approvals: &[String],
+    ) -> Result<(DriftReport, ApplyReport), Error> {
+        let (mut state, report) = self.drift(desired)?;
+        gate(env, &report.plan, approvals)?;
+        let applied = self.apply(desired, &report.plan, &mut state)?;
+        Ok((report, applied))
+    }
+
+    /// Retires every process of `env`; the state file keeps their records.
+    pub fn teardown(&self, env: &Environment, approvals: &[String]) -> Result<ApplyReport, Error> {
+        let mut state = self.store.load(&env.name)?;
+        let plan = Plan::teardown(&state);
+        gate(env, &plan, approvals)?;
+        let desired = Desired { environment: env.name.clone(), ..Desired::default_for(&env.name) };
+        self.apply(&desired, &plan, &mut state)
+    }
+
+    /// Runs `plan` in order, saving `state` after each action so that no
+    /// spawned id is ever lost. Stops at the first failure.
+    pub fn apply(&self, desired: &Desired, plan: &Plan, state: &mut State) -> Result<ApplyReport, Error> {
+        let mut report = ApplyReport::default();
+        for action in &plan.actions {
+            self.run(desired, action, state, &mut report)?;
+            report.done += 1;
+            self.store.save(state)?;
+        }
+        Ok(report)
+    }
+
+    fn resolve(
+        state: &State,
+        instance: &InstanceKey,
+        process: Option<&ProcessId>,
+    ) -> Result<ProcessId, Error> {
+        match process {
+            Some(p) => Ok(p.clone()),
+            None => state.instances.get(instance).map(|r| r.process.clone()).ok_or_else(|| {
+                Error::new(ErrorKind::Usage(format!("plan acts on {instance} before spawning it")))
+            }),
+        }
+    }
+
+    fn call(&self, instance: &InstanceKey, action: &'static str, msg: Message) -> Result<EvalResult, Error> {
+        let (_, result) = pollster::block_on(self.transport.send_and_wait(msg))
+            .map_err(|e| Error::transport(instance.to_string(), e))?;
+        match result.error {
+            Some(reason) => {
+                Err(Error::new(ErrorKind::Action { instance: instance.to_string(), action, reason }))
+            }
+            None => Ok(result),
+        }
+    }
+
+    fn run(
+        &self,
+        desired: &Desired,
+        action: &Action,
+        state: &mut State,
+        report: &mut ApplyReport,
+    ) -> Result<(), Error> {
+        let key = action.instance();
+        match action {
+            Action::Spawn { instance, module, scheduler, tags } => {
+                let bad = |e: ao_transport::ValidationError| {
+                    Error::new(ErrorKind::Usage(format!("{instance}: {e}")))
+                };
+                let mut list = vec![Tag::new("On-Boot", "Data").map_err(bad)?];
+                for (n, v) in tags {
+                    list.push(Tag::new(n, v).map_err(bad)?);
+                }
+                let req =
+                    SpawnRequest::new(module.clone(), scheduler.clone(), list, INFO_LUA).map_err(bad)?;
+                let pid = pollster::block_on(self.transport.spawn(req))
+                    .map_err(|e| Error::transport(instance.to_string(), e))?;
+                let record = Record {
+                    instance: instance.clone(),
+                    process: pid.clone(),
+                    code_hash: None,
+                    baseline_handlers: Vec::new(),
+                    retired: false,
+                };
+                if let Some(old) = state.instances.insert(instance.clone(), record) {
+                    state.retired.push(old);
+                }
+                report.spawned.push(pid);
+            }
+            Action::InstallInfo { process, .. } => {
+                let msg = eval_message(process, INFO_LUA.as_bytes())?;
+                self.call(key, "install-info", msg)?;
+            }
+            Action::Eval { instance, process, bundle_target, expected_hash } => {
+                let pid = Self::resolve(state, instance, process.as_ref())?;
+                let release =
+                    desired.releases.get(bundle_target).filter(|r| &r.hash == expected_hash).ok_or_else(
+                        || {
+                            Error::new(ErrorKind::Release {
+                                target: bundle_target.clone(),
+                                reason: format!("no release with hash {expected_hash} to load"),
+                            })
+                        },
+                    )?;
+                let code = self.code.code(release)?;
+                self.call(key, "eval", eval_message(&pid, &code)?)?;
+                // The baseline: what the release registered, so later additions show as drift.
+                let Observation::Running(seen) = observe_process(self.transport, instance, &pid)? else {
+                    return Err(Error::new(ErrorKind::Info {
+                        instance: instance.to_string(),
+                        reason: "no Info after loading the release".into(),
+                    }));
+                };
+                if let Some(r) = state.instances.get_mut(instance).filter(|r| r.process == pid) {
+                    r.code_hash = seen.code_hash;
+                    r.baseline_handlers = seen.handlers;
+                }
+            }
+            Action::SetConfig { instance, process, config } => {
+                let pid = Self::resolve(state, instance, process.as_ref())?;
+                let data = serde_json::Value::Object(config.clone()).to_string();
+                let msg = message(&pid, "AoEnv-Configure", data.into_bytes())?;
+                self.call(key, "configure", msg)?;
+            }
+            Action::RemoveHandlers { process, names, .. } => {
+                let data = serde_json::to_vec(names).unwrap_or_default();
+                self.call(key, "remove-handlers", message(process, "AoEnv-Remove-Handlers", data)?)?;
+            }
+            Action::Retire { instance, process } => {
+                let msg = message(process, "AoEnv-Retire", Vec::new())?;
+                match pollster::block_on(self.transport.send_and_wait(msg)) {
+                    Ok((_, r)) if r.error.is_some() => {
+                        return Err(Error::new(ErrorKind::Action {
+                            instance: instance.to_string(),
+                            action: "retire",
+                            reason: r.error.unwrap_or_default(),
+                        }));
+                    }
+                    Ok(_) => {}
+                    // Nothing left to retire.
+                    Err(e) if e.kind() == TransportErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::transport(instance.to_string(), e)),
+                }
+                if state.instances.get(instance).is_some_and(|r| &r.process == process)
+                    && let Some(mut r) = state.instances.remove(instance)
+                {
+                    r.retired = true;
+                    state.retired.push(r);
+                }
+                for r in state.retired.iter_mut().filter(|r| &r.process == process) {
+                    r.retired = true;
+                }
+                report.retired.push(process.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn message(process: &ProcessId, action: &str, data: Vec<u8>) -> Result<Message, Error> {
+    Message::builder(process.clone())
+        .tag("Action", action)
+        .data(data)
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Usage(e.to_string())))
+}
+
+fn eval_message(process: &ProcessId, code: &[u8]) -> Result<Message, Error> {
+    message(process, "Eval", code.to_vec())
+}
+
+impl Desired {
+    fn default_for(environment: &str) -> Self {
+        Desired {
+            environment: environment.to_owned(),
+            instances: std::collections::BTreeMap::new(),
+            releases: std::collections::BTreeMap::new(),
+        }
+    }
+}

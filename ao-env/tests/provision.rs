@@ -1,0 +1,184 @@
+//! Provisioning, drift and remediation on ao-local with the real arena bundles:
+//! apply is idempotent, an Eval made behind the tool's back is detected and
+//! planned away, teardown retires processes and keeps their records.
+
+mod common;
+
+use ao_env::{
+    Action, Desired, Difference, ExitCode, FileStateStore, FsCode, Observation, Provisioner, StateStore,
+    drift, observe,
+};
+use ao_local::LocalAo;
+use ao_transport::Message;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state_dir: std::path::PathBuf,
+    project: ao_env::Project,
+    releases: ao_env::Releases,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let project = common::project();
+    let releases = common::build_releases(&project, &dir.path().join("dist"));
+    Fixture { state_dir: dir.path().join("state"), _dir: dir, project, releases }
+}
+
+#[test]
+fn apply_provisions_every_instance_and_reapplying_does_nothing() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = FileStateStore::new(&f.state_dir);
+    let p = Provisioner::new(&ao, &FsCode, &store);
+    let env = f.project.environment("staging").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    assert_eq!(desired.instances.len(), 3, "two world shards and the rules process");
+
+    let (report, applied) = p.reconcile(&env, &desired, &[]).unwrap();
+    assert_eq!(report.exit_code(), ExitCode::Drift);
+    assert_eq!(report.differences.len(), 3);
+    assert!(report.differences.iter().all(|d| matches!(d, Difference::NotProvisioned { .. })));
+    assert_eq!(applied.spawned.len(), 3);
+    assert_eq!(ao.processes().len(), 3);
+
+    let state = store.load("staging").unwrap();
+    let world0 = &state.instances[&ao_env::InstanceKey::new("world", 0)];
+    assert_eq!(world0.code_hash.as_deref(), Some(f.releases.get("arena").unwrap().hash.as_str()));
+    assert!(world0.baseline_handlers.iter().any(|h| h == "Join"));
+    // The game answers, and its config arrived.
+    let (_, r) =
+        ao.call(Message::builder(world0.process.clone()).tag("Action", "Ping").build().unwrap()).unwrap();
+    assert!(r.error.is_none(), "{r:?}");
+    // Read through a dry-run Info: an Eval, even one that only reads, is a code change.
+    let key = ao_env::InstanceKey::new("world", 0);
+    let Observation::Running(seen) = ao_env::observe_process(&ao, &key, &world0.process).unwrap() else {
+        panic!()
+    };
+    assert_eq!(seen.config["motd"], "welcome to staging.arena");
+    // Spawn tags carry the environment's limits, cron and authority.
+    assert_eq!(seen.tags["Cron-Interval"], "1-minute");
+    assert_eq!(seen.tags["Memory-Limit"], "268435456");
+    assert_eq!(seen.tags["Authority"], env.authority.as_ref().unwrap().as_str());
+    assert_eq!(seen.tags["Name"], "arena-staging-world-0");
+
+    let bytes = std::fs::read(store.path("staging")).unwrap();
+    let (again, applied) = p.reconcile(&env, &desired, &[]).unwrap();
+    assert_eq!(again.exit_code(), ExitCode::Clean, "{again}");
+    assert!(again.plan.is_empty());
+    assert_eq!(applied.done, 0);
+    assert_eq!(ao.processes().len(), 3, "nothing spawned twice");
+    assert_eq!(std::fs::read(store.path("staging")).unwrap(), bytes, "state file untouched");
+}
+
+#[test]
+fn an_eval_behind_the_tools_back_is_detected_and_planned_away() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = FileStateStore::new(&f.state_dir);
+    let p = Provisioner::new(&ao, &FsCode, &store);
+    let env = f.project.environment("dev").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    p.reconcile(&env, &desired, &[]).unwrap();
+    let state = store.load("dev").unwrap();
+    let world = state.instances[&ao_env::InstanceKey::new("world", 0)].process.clone();
+
+    // Someone with the owner's wallet hot-patches the world: a new handler, a
+    // replaced one, and a config value changed in place.
+    let rogue = r#"
+        Handlers.add("Backdoor", "Backdoor", function(m) m.reply({ Data = "open" }) end)
+        Handlers.add("Ping", "Ping", function(m) m.reply({ Data = "patched" }) end)
+        AoEnv.Config.max_players = 999
+    "#;
+    let r = ao.eval(&world, rogue).unwrap();
+    assert!(r.error.is_none(), "{r:?}");
+    let ping = || {
+        let (_, r) = ao.call(Message::builder(world.clone()).tag("Action", "Ping").build().unwrap()).unwrap();
+        r.messages[0].data_str().unwrap().to_owned()
+    };
+    assert_eq!(ping(), "patched");
+
+    let (_, report) = p.drift(&desired).unwrap();
+    assert_eq!(ExitCode::of(&Ok(report.clone())), ExitCode::Drift);
+    let rogue_hash = blake3::hash(rogue.as_bytes()).to_hex().to_string();
+    let arena_hash = f.releases.get("arena").unwrap().hash.clone();
+    assert!(
+        report.differences.contains(&Difference::Code {
+            instance: ao_env::InstanceKey::new("world", 0),
+            process: world.clone(),
+            expected: arena_hash.clone(),
+            found: Some(rogue_hash),
+            evals_since: 1,
+        }),
+        "{report}"
+    );
+    assert!(
+        report
+            .differences
+            .iter()
+            .any(|d| matches!(d, Difference::ExtraHandlers { names, .. } if names == &["Backdoor"])),
+        "{report}"
+    );
+    assert!(report.differences.iter().any(|d| matches!(d, Difference::Config { key, found: Some(v), .. } if key == "max_players" && v == 999)), "{report}");
+    assert_eq!(report.differences.len(), 3, "{report}");
+    let kinds: Vec<&str> = report
+        .plan
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Eval { .. } => "eval",
+            Action::RemoveHandlers { .. } => "remove",
+            Action::SetConfig { .. } => "config",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["eval", "remove", "config"]);
+    // The rules process was not touched, so nothing is planned for it.
+    assert!(report.plan.actions.iter().all(|a| a.instance().process == "world"));
+
+    let (_, applied) = p.reconcile(&env, &desired, &[]).unwrap();
+    assert_eq!(applied.done, 3);
+    assert_ne!(ping(), "patched", "the release's Ping handler is back");
+    let (_, after) = p.drift(&desired).unwrap();
+    assert_eq!(after.exit_code(), ExitCode::Clean, "{after}");
+    let r = ao.call(Message::builder(world.clone()).tag("Action", "Backdoor").build().unwrap()).unwrap().1;
+    assert!(r.messages.iter().all(|m| m.data_str() != Some("open")), "the backdoor is gone");
+}
+
+#[test]
+fn teardown_retires_and_keeps_records_and_apply_starts_over() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = ao_env::MemoryStateStore::default();
+    let p = Provisioner::new(&ao, &FsCode, &store);
+    let env = f.project.environment("dev").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    p.reconcile(&env, &desired, &[]).unwrap();
+    let before = store.load("dev").unwrap();
+    let ids: Vec<_> = before.instances.values().map(|r| r.process.clone()).collect();
+
+    let down = p.teardown(&env, &[]).unwrap();
+    assert_eq!(down.retired.len(), 2);
+    let state = store.load("dev").unwrap();
+    assert!(state.instances.is_empty());
+    assert_eq!(state.retired.iter().map(|r| r.process.clone()).collect::<Vec<_>>(), ids);
+    assert!(state.retired.iter().all(|r| r.retired));
+    // A retired process refuses game messages but still answers Info.
+    let (_, r) = ao.call(Message::builder(ids[0].clone()).tag("Action", "Ping").build().unwrap()).unwrap();
+    assert_eq!(r.messages[0].tag("Action"), Some("Retired"));
+    let Observation::Running(seen) =
+        ao_env::observe_process(&ao, &before.instances.keys().next().unwrap().clone(), &ids[0]).unwrap()
+    else {
+        panic!()
+    };
+    assert!(seen.retired);
+
+    // Applying again spawns fresh processes; the old records stay.
+    let (_, applied) = p.reconcile(&env, &desired, &[]).unwrap();
+    assert_eq!(applied.spawned.len(), 2);
+    let state = store.load("dev").unwrap();
+    assert_eq!(state.retired.len(), 2);
+    assert!(state.instances.values().all(|r| !ids.contains(&r.process)));
+    let observed = observe(&ao, &state).unwrap();
+    assert!(drift(&desired, &state, &observed).is_clean());
+}
