@@ -7,7 +7,6 @@ use crate::error::{Error, ErrorKind, Warning};
 use crate::fold::{self, Define, Folded, Removal};
 use crate::linemap::{LineMap, Segment};
 use crate::loader::SourceLoader;
-use crate::minify;
 use crate::parse::{FunctionInfo, Parsed, RequireForm, RequireSite};
 
 /// Modules an aos process provides at runtime: left as runtime `require`s.
@@ -185,6 +184,17 @@ struct Module {
     entry: bool,
 }
 
+/// A stand-in site carrying only a name, for an alias found while resolving.
+fn alias_site(name: &str) -> RequireSite {
+    RequireSite {
+        name: Some(name.to_owned()),
+        at: crate::error::Location { file: String::new(), line: 0, column: 0 },
+        deferred: true,
+        form: RequireForm::Call,
+        guards: Vec::new(),
+    }
+}
+
 /// Maps a module name to the paths it may live at, or refuses names that
 /// would leave the project root.
 fn candidates(name: &str, search: &[String]) -> Option<Vec<String>> {
@@ -201,7 +211,7 @@ fn candidates(name: &str, search: &[String]) -> Option<Vec<String>> {
 ///
 /// Parses every module; a [`Bundler`](crate::Bundler) reuses parses between builds.
 pub fn bundle(loader: &dyn SourceLoader, options: &BundleOptions) -> Result<Bundle, Error> {
-    bundle_with(loader, options, &mut |path, source| prepare(path, source, options))
+    bundle_with(loader, options, &mut NoCache)
 }
 
 /// One module made ready to ship: its text after `define`s/folding and
@@ -224,11 +234,10 @@ pub(crate) struct Prepared {
 /// they carry the names and columns a developer wrote; function sizes are
 /// then taken from the minified text, so they describe what ships.
 pub(crate) fn prepare(path: &str, source: &str, options: &BundleOptions) -> Result<Prepared, Error> {
-    let Folded { text: folded, removed, mut parsed } =
-        fold::fold(path, source, &options.defines, options.dce)?;
+    let Folded { text: folded, removed, mut parsed, minified } =
+        fold::fold(path, source, &options.defines, options.dce, options.minify)?;
     let folded_bytes = folded.len();
-    let (shipped, lines) = if options.minify {
-        let minified = minify::minify(path, &folded)?;
+    let (shipped, lines) = if let Some(minified) = minified {
         for (f, &(start, end)) in parsed.functions.iter_mut().zip(&parsed.function_spans) {
             if let Some(bytes) = minified.span_len(start, end) {
                 f.bytes = bytes;
@@ -242,14 +251,71 @@ pub(crate) fn prepare(path: &str, source: &str, options: &BundleOptions) -> Resu
     Ok(Prepared { shipped, lines, folded_bytes, removed, parsed })
 }
 
-/// Prepares one module: (root-relative path, source as written) to [`Prepared`].
-pub(crate) type ParseFn<'a> = dyn FnMut(&str, &str) -> Result<Prepared, Error> + 'a;
+/// Where prepared modules may be remembered between builds.
+pub(crate) trait PrepareCache {
+    /// A module prepared earlier from this (root-relative path, source as written).
+    fn lookup(&mut self, path: &str, source: &str) -> Option<Prepared>;
+    /// Remembers a module just prepared.
+    fn store(&mut self, path: &str, source: &str, prepared: &Prepared);
+}
+
+/// No memory: every build prepares every module.
+struct NoCache;
+
+impl PrepareCache for NoCache {
+    fn lookup(&mut self, _: &str, _: &str) -> Option<Prepared> {
+        None
+    }
+    fn store(&mut self, _: &str, _: &str, _: &Prepared) {}
+}
+
+/// Prepares modules on every core: they are independent, and parsing is
+/// most of a build. Results come back in the order given.
+fn prepare_all(jobs: &[(String, String)], options: &BundleOptions) -> Vec<Result<Prepared, Error>> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(jobs.len());
+    if workers <= 1 {
+        return jobs.iter().map(|(path, source)| prepare(path, source, options)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Prepared, Error>>> = (0..jobs.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Result<Prepared, Error>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, source)) = jobs.get(i) else { break };
+                        mine.push((i, prepare(path, source, options)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for (i, r) in done.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .zip(jobs)
+        .map(|(r, (path, _))| {
+            r.unwrap_or_else(|| {
+                Err(Error::new(ErrorKind::Syntax {
+                    at: crate::error::Location { file: path.clone(), line: 1, column: 1 },
+                    message: "preparing this module failed".into(),
+                }))
+            })
+        })
+        .collect()
+}
 
 /// [`bundle`] with the parsing step supplied, so a cache can stand in front of it.
 pub(crate) fn bundle_with(
     loader: &dyn SourceLoader,
     options: &BundleOptions,
-    parse: &mut ParseFn<'_>,
+    cache: &mut dyn PrepareCache,
 ) -> Result<Bundle, Error> {
     if options.entries.is_empty() {
         return Err(Error::new(ErrorKind::InvalidOptions("no entry module".into())));
@@ -260,87 +326,128 @@ pub(crate) fn bundle_with(
     let mut modules: BTreeMap<String, Module> = BTreeMap::new(); // by path
     let mut warnings = Vec::new();
     let mut externals = BTreeSet::new();
-    // Work list of (name, where required, is entry).
-    let mut queue: Vec<(String, Option<RequireSite>, bool)> =
-        options.entries.iter().rev().map(|e| (e.clone(), None, true)).collect();
+    // Breadth-first, one wave of newly found modules at a time, each wave in
+    // source order; a wave's modules are prepared in parallel.
+    let mut wave: Vec<(String, Option<RequireSite>, bool)> =
+        options.entries.iter().map(|e| (e.clone(), None, true)).collect();
     let mut edges_to_fill: Vec<(String, String, RequireSite)> = Vec::new(); // (from path, to path, site)
 
-    while let Some((name, site, entry)) = queue.pop() {
-        let required_at = site.as_ref().map(|s| s.at.clone());
-        let paths = candidates(&name, &options.search).ok_or_else(|| {
-            Error::new(ErrorKind::OutsideRoot { name: name.clone(), required_at: required_at.clone() })
-        })?;
-        let mut found = None;
-        for path in &paths {
-            if let Some(m) = modules.get_mut(path) {
-                m.aliases.insert(name.clone());
-                m.entry |= entry;
-                found = Some((path.clone(), None));
-                break;
-            }
-            let source = loader.load(path).map_err(|e| match e.kind() {
-                ErrorKind::OutsideRoot { .. } => Error::new(ErrorKind::OutsideRoot {
-                    name: name.clone(),
-                    required_at: required_at.clone(),
-                }),
-                _ => e,
+    while !wave.is_empty() {
+        // Resolve names to files; collect the files not seen before.
+        let mut fresh: Vec<(String, String, String, bool)> = Vec::new(); // (path, source, name, entry)
+        for (name, site, entry) in std::mem::take(&mut wave) {
+            let required_at = site.as_ref().map(|s| s.at.clone());
+            let paths = candidates(&name, &options.search).ok_or_else(|| {
+                Error::new(ErrorKind::OutsideRoot { name: name.clone(), required_at: required_at.clone() })
             })?;
-            if let Some(source) = source {
-                found = Some((path.clone(), Some(source)));
-                break;
-            }
-        }
-        let Some((path, source)) = found else {
-            // `pcall(require, "x")` expects that `x` may be missing.
-            if let Some(site) = site.filter(|s| s.form == RequireForm::Optional) {
-                warnings.push(Warning::OptionalModuleMissing { name, at: site.at, tried: paths });
-                continue;
-            }
-            return Err(Error::new(ErrorKind::ModuleNotFound { name, required_at, tried: paths }));
-        };
-        if let Some(site) = site.clone() {
-            edges_to_fill.push((site.at.file.clone(), path.clone(), site));
-        }
-        let Some(source) = source else { continue };
-        // Size and hash of the file as written: what a manifest verifies.
-        let raw_bytes = source.len();
-        let source_hash = blake3::hash(source.as_bytes()).to_hex().to_string();
-        // Folding comes before collecting requires: requires in dead branches
-        // must not pull modules in.
-        let Prepared { shipped: source, lines, folded_bytes, removed, parsed } = parse(&path, &source)?;
-        let Parsed { requires: sites, functions, .. } = parsed;
-        let mut next = Vec::new();
-        for s in sites {
-            match &s.name {
-                None if options.strict => return Err(Error::new(ErrorKind::DynamicRequire { at: s.at })),
-                None if s.form == RequireForm::Value => warnings.push(Warning::RequireAsValue { at: s.at }),
-                None => warnings.push(Warning::DynamicRequire { at: s.at }),
-                Some(n) if options.externals.contains(n) => {
-                    externals.insert(n.clone());
+            let mut found = None;
+            for path in &paths {
+                if let Some(m) = modules.get_mut(path) {
+                    m.aliases.insert(name.clone());
+                    m.entry |= entry;
+                    found = Some(path.clone());
+                    break;
                 }
-                Some(n) => next.push((n.clone(), Some(s), false)),
+                if let Some(f) = fresh.iter_mut().find(|f| &f.0 == path) {
+                    f.3 |= entry;
+                    found = Some(path.clone());
+                    // A second name for a file found in this wave: an alias, added below.
+                    edges_to_fill.push((String::new(), path.clone(), alias_site(&name)));
+                    break;
+                }
+                let source = loader.load(path).map_err(|e| match e.kind() {
+                    ErrorKind::OutsideRoot { .. } => Error::new(ErrorKind::OutsideRoot {
+                        name: name.clone(),
+                        required_at: required_at.clone(),
+                    }),
+                    _ => e,
+                })?;
+                if let Some(source) = source {
+                    fresh.push((path.clone(), source, name.clone(), entry));
+                    found = Some(path.clone());
+                    break;
+                }
+            }
+            let Some(path) = found else {
+                // `pcall(require, "x")` expects that `x` may be missing.
+                if let Some(site) = site.filter(|s| s.form == RequireForm::Optional) {
+                    warnings.push(Warning::OptionalModuleMissing { name, at: site.at, tried: paths });
+                    continue;
+                }
+                return Err(Error::new(ErrorKind::ModuleNotFound { name, required_at, tried: paths }));
+            };
+            if let Some(site) = site {
+                edges_to_fill.push((site.at.file.clone(), path, site));
             }
         }
-        // Depth-first in source order: push in reverse so the first require is visited first.
-        queue.extend(next.into_iter().rev());
-        modules.insert(
-            path.clone(),
-            Module {
-                name: name.clone(),
-                aliases: BTreeSet::from([name]),
-                path,
-                source,
-                lines,
-                edges: Vec::new(),
-                functions,
-                removed,
-                raw_bytes,
-                folded_bytes,
-                source_hash,
-                entry,
-            },
-        );
+        // Prepare them: from the cache, or on every core. Folding comes
+        // before collecting requires: requires in dead code pull nothing in.
+        let mut prepared: Vec<Option<Prepared>> =
+            fresh.iter().map(|(path, source, _, _)| cache.lookup(path, source)).collect();
+        let jobs: Vec<(String, String)> = fresh
+            .iter()
+            .zip(&prepared)
+            .filter(|(_, p)| p.is_none())
+            .map(|((path, source, _, _), _)| (path.clone(), source.clone()))
+            .collect();
+        let mut made = prepare_all(&jobs, options).into_iter();
+        for (slot, (path, source, _, _)) in prepared.iter_mut().zip(&fresh) {
+            if slot.is_none() {
+                let p = made
+                    .next()
+                    .unwrap_or_else(|| Err(Error::new(ErrorKind::InvalidOptions("lost a module".into()))))?;
+                cache.store(path, source, &p);
+                *slot = Some(p);
+            }
+        }
+        for ((path, source, name, entry), p) in fresh.into_iter().zip(prepared) {
+            let Some(Prepared { shipped, lines, folded_bytes, removed, parsed }) = p else { continue };
+            // Size and hash of the file as written: what a manifest verifies.
+            let raw_bytes = source.len();
+            let source_hash = blake3::hash(source.as_bytes()).to_hex().to_string();
+            let Parsed { requires: sites, functions, .. } = parsed;
+            for s in sites {
+                match &s.name {
+                    None if options.strict => return Err(Error::new(ErrorKind::DynamicRequire { at: s.at })),
+                    None if s.form == RequireForm::Value => {
+                        warnings.push(Warning::RequireAsValue { at: s.at })
+                    }
+                    None => warnings.push(Warning::DynamicRequire { at: s.at }),
+                    Some(n) if options.externals.contains(n) => {
+                        externals.insert(n.clone());
+                    }
+                    Some(n) => wave.push((n.clone(), Some(s), false)),
+                }
+            }
+            modules.insert(
+                path.clone(),
+                Module {
+                    name: name.clone(),
+                    aliases: BTreeSet::from([name]),
+                    path,
+                    source: shipped,
+                    lines,
+                    edges: Vec::new(),
+                    functions,
+                    removed,
+                    raw_bytes,
+                    folded_bytes,
+                    source_hash,
+                    entry,
+                },
+            );
+        }
     }
+    // Second names of files first found in the same wave.
+    edges_to_fill.retain(|(from, to, site)| {
+        if from.is_empty() {
+            if let (Some(m), Some(name)) = (modules.get_mut(to), site.name.as_ref()) {
+                m.aliases.insert(name.clone());
+            }
+            return false;
+        }
+        true
+    });
     for (from, to, site) in edges_to_fill {
         if let Some(m) = modules.get_mut(&from) {
             m.edges.push((to, site));

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::bundle::{Bundle, BundleOptions, Prepared, bundle_with, prepare};
+use crate::bundle::{Bundle, BundleOptions, PrepareCache, Prepared, bundle_with};
 use crate::error::{Error, ErrorKind};
 use crate::loader::SourceLoader;
 
@@ -54,26 +54,8 @@ impl Bundler {
         // Everything that changes how a module is prepared is part of its key.
         let transform =
             serde_json::to_string(&(&options.defines, options.dce, options.minify)).unwrap_or_default();
-        bundle_with(loader, options, &mut |path, source| {
-            let key = cache_key(path, source, &transform);
-            if let Some(prepared) = memory.get(&key) {
-                stats.from_memory += 1;
-                return Ok(prepared.clone());
-            }
-            if let Some(prepared) = dir.and_then(|d| read_entry(d, &key)) {
-                stats.from_disk += 1;
-                memory.insert(key, prepared.clone());
-                return Ok(prepared);
-            }
-            let prepared = prepare(path, source, options)?;
-            stats.parsed += 1;
-            if let Some(d) = dir {
-                // A cache that cannot be written only costs speed.
-                let _ = write_entry(d, &key, &prepared);
-            }
-            memory.insert(key, prepared.clone());
-            Ok(prepared)
-        })
+        let mut cache = Cached { memory, dir, stats, transform };
+        bundle_with(loader, options, &mut cache)
     }
 
     /// What the last [`bundle`](Self::bundle) call did.
@@ -101,4 +83,36 @@ fn read_entry(dir: &Path, key: &str) -> Option<Prepared> {
 fn write_entry(dir: &Path, key: &str, prepared: &Prepared) -> Result<(), Error> {
     let json = serde_json::to_vec(prepared).unwrap_or_default();
     crate::verify::write_atomic(&dir.join(format!("{key}.json")), &json)
+}
+
+/// The [`Bundler`]'s memory and disk, seen by one build.
+struct Cached<'a> {
+    memory: &'a mut HashMap<String, Prepared>,
+    dir: Option<&'a Path>,
+    stats: &'a mut BuildStats,
+    transform: String,
+}
+
+impl PrepareCache for Cached<'_> {
+    fn lookup(&mut self, path: &str, source: &str) -> Option<Prepared> {
+        let key = cache_key(path, source, &self.transform);
+        if let Some(prepared) = self.memory.get(&key) {
+            self.stats.from_memory += 1;
+            return Some(prepared.clone());
+        }
+        let prepared = self.dir.and_then(|d| read_entry(d, &key))?;
+        self.stats.from_disk += 1;
+        self.memory.insert(key, prepared.clone());
+        Some(prepared)
+    }
+
+    fn store(&mut self, path: &str, source: &str, prepared: &Prepared) {
+        let key = cache_key(path, source, &self.transform);
+        self.stats.parsed += 1;
+        if let Some(d) = self.dir {
+            // A cache that cannot be written only costs speed.
+            let _ = write_entry(d, &key, prepared);
+        }
+        self.memory.insert(key, prepared.clone());
+    }
 }

@@ -28,15 +28,14 @@ use crate::fold::{Edit, Removal, end_of, line_of, newlines, removed_statement, s
 use crate::scope::{self, Scopes};
 
 /// Edits that remove every unused declaration of `ast` (whose text is `text`).
-pub(crate) fn plan(ast: &Ast, text: &str) -> Vec<Edit> {
-    let scopes = scope::resolve(ast);
+pub(crate) fn plan(ast: &Ast, text: &str, scopes: &Scopes) -> Vec<Edit> {
     if scopes.globals.contains("debug") {
         return Vec::new();
     }
-    let mut finder = Finder { scopes: &scopes, units: Vec::new(), regions: Vec::new(), decls: Vec::new() };
+    let mut finder = Finder { scopes, units: Vec::new(), regions: Vec::new(), decls: Vec::new() };
     finder.visit_ast(ast);
     let Finder { units, regions, decls, .. } = finder;
-    let live = liveness(&scopes, &units, regions);
+    let live = liveness(scopes, &units, regions);
     let mut edits = Vec::new();
     for decl in &decls {
         decl.edits(text, &live, &mut edits);
@@ -383,7 +382,7 @@ mod tests {
     use crate::fold::fold;
 
     fn dce(src: &str) -> String {
-        let out = fold("t.lua", src, &BTreeMap::new(), true).unwrap().text;
+        let out = fold("t.lua", src, &BTreeMap::new(), true, false).unwrap().text;
         assert_eq!(out.matches('\n').count(), src.matches('\n').count(), "lines kept:\n{src}\n---\n{out}");
         out
     }
@@ -438,7 +437,7 @@ mod tests {
     #[test]
     fn records_names_and_lines() {
         let src = "local M = {}\nlocal function unused() end\nlocal a, b = 1, 2\nreturn M, a";
-        let removed = fold("t.lua", src, &BTreeMap::new(), true).unwrap().removed;
+        let removed = fold("t.lua", src, &BTreeMap::new(), true, false).unwrap().removed;
         let got: Vec<(&str, usize)> = removed.iter().map(|r| (r.what.as_str(), r.line)).collect();
         assert_eq!(got, [("unused local function unused", 2), ("unused local b", 3)]);
     }
@@ -446,6 +445,6 @@ mod tests {
     #[test]
     fn off_means_untouched() {
         let src = "local unused = 1\nif false then x() end\nreturn 2";
-        assert_eq!(fold("t.lua", src, &BTreeMap::new(), false).unwrap().text, src);
+        assert_eq!(fold("t.lua", src, &BTreeMap::new(), false, false).unwrap().text, src);
     }
 }

@@ -139,6 +139,8 @@ pub(crate) struct Folded {
     pub(crate) text: String,
     pub(crate) removed: Vec<Removal>,
     pub(crate) parsed: Parsed,
+    /// The text minified, when asked for: made from the same tree as `parsed`.
+    pub(crate) minified: Option<crate::minify::Minified>,
 }
 
 /// Applies `defines` to one module and, with `dce`, removes dead code:
@@ -149,6 +151,7 @@ pub(crate) fn fold(
     source: &str,
     defines: &BTreeMap<String, Define>,
     dce: bool,
+    minify: bool,
 ) -> Result<Folded, Error> {
     let mut text = source.to_owned();
     let mut removed = Vec::new();
@@ -157,20 +160,25 @@ pub(crate) fn fold(
         let defines = defines.clone();
         let last = pass + 1 >= MAX_PASSES;
         // Edits index the text the tree was parsed from, which is returned with them.
-        let (edits, base, parsed) = parse::with_ast(file, &text, move |file, base, ast| {
+        let (edits, base, done) = parse::with_ast(file, &text, move |file, base, ast| {
             let mut edits = if last { Vec::new() } else { plan(ast, base, &defines, dce) };
-            if edits.is_empty() && dce && !last {
-                edits = crate::dce::plan(ast, base);
-                edits = outermost(edits);
+            // One resolution serves dead-code elimination, the scan and the minifier.
+            let scopes = edits.is_empty().then(|| crate::scope::resolve(ast));
+            if let Some(scopes) = scopes.as_ref().filter(|_| edits.is_empty() && dce && !last) {
+                edits = outermost(crate::dce::plan(ast, base, scopes));
             }
-            if edits.is_empty() {
-                (edits, String::new(), Some(parse::scan(file, ast)))
-            } else {
-                (edits, base.to_owned(), None)
+            match scopes.filter(|_| edits.is_empty()) {
+                // A fixed point: this tree is the final text's.
+                Some(scopes) => {
+                    let parsed = parse::scan(file, ast, &scopes);
+                    let minified = minify.then(|| crate::minify::minify_ast(base, ast, &scopes, true));
+                    (edits, String::new(), Some((parsed, minified)))
+                }
+                None => (edits, base.to_owned(), None),
             }
         })?;
-        if let Some(parsed) = parsed {
-            return Ok(Folded { text, removed, parsed });
+        if let Some((parsed, minified)) = done {
+            return Ok(Folded { text, removed, parsed, minified });
         }
         text = apply(&base, &edits, &mut removed);
         pass += 1;
@@ -477,7 +485,7 @@ mod tests {
     }
 
     fn folded(src: &str) -> String {
-        let out = fold("t.lua", src, &defines(), true).unwrap().text;
+        let out = fold("t.lua", src, &defines(), true, false).unwrap().text;
         assert_eq!(out.matches('\n').count(), src.matches('\n').count(), "lines kept:\n{src}\n---\n{out}");
         out
     }
@@ -521,11 +529,11 @@ mod tests {
             ("do return end\n(f)()", "do return end\n"),
         ];
         for (src, expected) in cases {
-            let out = fold("t.lua", src, &none, true).unwrap().text;
+            let out = fold("t.lua", src, &none, true, false).unwrap().text;
             assert_eq!(out, expected, "{src}");
             assert_eq!(out.matches('\n').count(), src.matches('\n').count());
         }
-        let removed = fold("t.lua", "while x do\n  break\n  f()\nend", &none, true).unwrap().removed;
+        let removed = fold("t.lua", "while x do\n  break\n  f()\nend", &none, true, false).unwrap().removed;
         assert_eq!(removed, [Removal { what: "unreachable code after break".into(), line: 2, bytes: 3 }]);
     }
 
@@ -544,13 +552,13 @@ mod tests {
     #[test]
     fn records_what_was_removed() {
         let removed =
-            fold("t.lua", "x = 1\nif DEBUG then\n  heavy()\nend\n", &defines(), true).unwrap().removed;
+            fold("t.lua", "x = 1\nif DEBUG then\n  heavy()\nend\n", &defines(), true, false).unwrap().removed;
         assert_eq!(removed, [Removal { what: "if statement".into(), line: 2, bytes: 27 }]);
     }
 
     #[test]
     fn no_defines_no_change() {
         let src = "if DEBUG then a() end";
-        assert_eq!(fold("t.lua", src, &BTreeMap::new(), true).unwrap().text, src);
+        assert_eq!(fold("t.lua", src, &BTreeMap::new(), true, false).unwrap().text, src);
     }
 }

@@ -96,6 +96,7 @@ mod cache;
 mod config;
 mod dce;
 mod error;
+mod fasthash;
 mod fold;
 mod linemap;
 mod loader;

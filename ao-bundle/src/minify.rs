@@ -20,7 +20,7 @@
 //!   `local a = f()` + `local b = 0` → `local a,b=f(),0`. Lua attributes the
 //!   moved instructions to the first line, which is fine because they cannot fail.
 
-use std::collections::{HashMap, HashSet};
+use crate::fasthash::{FastMap, FastSet};
 
 use full_moon::ast::{
     Block, Call, Expression, Field, FunctionArgs, Index, LocalAssignment, MethodCall, Stmt, Suffix,
@@ -29,6 +29,7 @@ use full_moon::node::Node;
 use full_moon::tokenizer::{Token, TokenReference, TokenType};
 use full_moon::visitors::Visitor;
 
+#[cfg(test)]
 use crate::error::Error;
 use crate::parse;
 use crate::scope::{self, Scopes};
@@ -59,26 +60,22 @@ impl Minified {
     }
 }
 
-/// The minified text of `source` (a module), with locals renamed.
-pub(crate) fn minify(file: &str, source: &str) -> Result<Minified, Error> {
-    minify_tracked(file, source, true)
-}
-
-/// [`minify`], choosing whether locals are renamed; the text only.
+/// Minifies `source`, choosing whether locals are renamed; the text only.
 #[cfg(test)]
 pub(crate) fn minify_with(file: &str, source: &str, rename: bool) -> Result<String, Error> {
     minify_tracked(file, source, rename).map(|m| m.text)
 }
 
+#[cfg(test)]
 fn minify_tracked(file: &str, source: &str, rename: bool) -> Result<Minified, Error> {
-    parse::with_ast(file, source, move |_, text, ast| {
-        let scopes = scope::resolve(ast);
-        let renames = if rename { crate::rename::plan(&scopes) } else { HashMap::new() };
-        // `tokens()` is not in source order (a bracketed span yields both
-        // brackets before its contents), so sort by position.
-        let mut tokens: Vec<&TokenReference> = ast.nodes().tokens().collect();
-        tokens.sort_by_key(|t| t.token().start_position().bytes());
-        let mut shapes = Shapes { text, scopes: Some(&scopes), ..Shapes::default() };
+    parse::with_ast(file, source, move |_, text, ast| minify_ast(text, ast, &scope::resolve(ast), rename))
+}
+
+/// Minifies a parsed module; `text` is what the tree indexes.
+pub(crate) fn minify_ast(text: &str, ast: &full_moon::ast::Ast, scopes: &Scopes, rename: bool) -> Minified {
+    {
+        let renames = if rename { crate::rename::plan(scopes) } else { FastMap::default() };
+        let mut shapes = Shapes { text, scopes: Some(scopes), ..Shapes::default() };
         shapes.visit_ast(ast);
         let mut w = Writer {
             out: String::new(),
@@ -89,50 +86,87 @@ fn minify_tracked(file: &str, source: &str, rename: bool) -> Result<Minified, Er
             lines: Vec::new(),
             line_has_code: false,
         };
-        let index: HashMap<usize, usize> =
-            tokens.iter().enumerate().map(|(i, t)| (t.token().start_position().bytes(), i)).collect();
-        let mut i = 0;
-        while i < tokens.len() {
-            let t = tokens[i];
-            let at = t.token().start_position().bytes();
-            // The parser sees every `break` as `do break end`; Lua 5.3 accepts a
-            // bare `break` anywhere that is legal, so write the short form.
-            if let [d, b, e, ..] = &tokens[i..]
-                && shapes.bare_breaks.contains(&at)
-                && [d, b, e].iter().map(|t| symbol(t)).eq(["do", "break", "end"].map(Some))
-            {
-                w.trivia(d);
-                w.token(b, None);
-                w.trivia(e);
-                i += 3;
+        // The token stream straight from the lexer (the text parsed, so it
+        // lexes); the tree's own token walks skip some punctuation and are slower.
+        let tokens = parse::lex(text);
+        for t in &tokens {
+            if t.kind == Kind::Trivia {
+                if t.newline {
+                    w.newline();
+                }
                 continue;
             }
-            let skipped = shapes.skip.contains(&at);
-            if skipped {
-                w.leading(t);
-            } else {
-                w.token(t, shapes.replace.get(&at).map(String::as_str));
+            if t.kind == Kind::Eof {
+                break;
             }
-            if let Some(moved) = shapes.after.get(&at) {
+            if !shapes.skip.contains(&t.start) {
+                w.text_of(t, shapes.replace.get(&t.start).map(String::as_str));
+            }
+            if let Some(moved) = shapes.after.get(&t.start) {
                 for item in moved {
                     match item {
                         Moved::Comma => w.raw(","),
                         Moved::Token(offset) => {
-                            if let Some(&j) = index.get(offset) {
-                                w.text_of(tokens[j], None);
+                            if let Ok(j) = tokens.binary_search_by_key(offset, |t| t.start) {
+                                w.text_of(&tokens[j], None);
                             }
                         }
                     }
                 }
             }
-            w.trailing(t);
-            i += 1;
         }
-        w.token(ast.eof(), None);
-        w.trailing(ast.eof());
         w.tokens.sort_unstable();
         Minified { text: w.out, lines: w.lines, tokens: w.tokens }
-    })
+    }
+}
+
+/// What the writer needs of one token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tok {
+    start: usize,
+    end: usize,
+    line: usize,
+    kind: Kind,
+    /// Trivia holding a line break.
+    newline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Number,
+    String,
+    Eof,
+    Trivia,
+    Other,
+}
+
+fn has_newline(trivia: &Token) -> bool {
+    match trivia.token_type() {
+        TokenType::Whitespace { characters } => characters.contains('\n'),
+        TokenType::MultiLineComment { comment, .. } => comment.contains('\n'),
+        TokenType::SingleLineComment { .. } => false,
+        _ => trivia.to_string().contains('\n'),
+    }
+}
+
+impl Tok {
+    /// What the writer needs of a lexer token.
+    pub(crate) fn of(t: &Token) -> Self {
+        let kind = match t.token_type() {
+            TokenType::Number { .. } => Kind::Number,
+            TokenType::StringLiteral { .. } => Kind::String,
+            TokenType::Eof => Kind::Eof,
+            other if other.is_trivia() => Kind::Trivia,
+            _ => Kind::Other,
+        };
+        Self {
+            start: t.start_position().bytes(),
+            end: t.end_position().bytes(),
+            line: t.start_position().line(),
+            kind,
+            newline: kind == Kind::Trivia && has_newline(t),
+        }
+    }
 }
 
 /// What goes right after a token when a `local` statement joins an earlier one.
@@ -149,15 +183,13 @@ struct Shapes<'a> {
     text: &'a str,
     scopes: Option<&'a Scopes>,
     /// Tokens not written (their newlines still are).
-    skip: HashSet<usize>,
+    skip: FastSet<usize>,
     /// Tokens written with other text.
-    replace: HashMap<usize, String>,
+    replace: FastMap<usize, String>,
     /// Tokens written after a token's text, moved there from a later statement.
-    after: HashMap<usize, Vec<Moved>>,
+    after: FastMap<usize, Vec<Moved>>,
     /// `local` tokens of statements in a joined run.
-    grouped: HashSet<usize>,
-    /// `do` tokens of `do break end` statements, written as a bare `break`.
-    bare_breaks: HashSet<usize>,
+    grouped: FastSet<usize>,
 }
 
 impl Shapes<'_> {
@@ -202,23 +234,24 @@ impl Shapes<'_> {
         }
     }
 
-    /// Whether `e` can raise no error and defines no function: what may move
-    /// to an earlier line.
-    fn movable(&self, e: &Expression) -> bool {
+    /// Whether `e` can raise no error, defines no function and reads none of
+    /// the locals in `declared`: what may move to an earlier line.
+    fn movable(&self, e: &Expression, declared: &FastSet<usize>) -> bool {
         let Some(scopes) = self.scopes else { return false };
         match e {
             // A function expression is left out too: it would move its `linedefined`.
-            Expression::Parentheses { expression, .. } => self.movable(expression),
+            Expression::Parentheses { expression, .. } => self.movable(expression, declared),
             Expression::TableConstructor(t) => t.fields().iter().all(|f| match f {
-                Field::NameKey { value, .. } => self.movable(value),
-                Field::NoKey(value) => self.movable(value),
+                Field::NameKey { value, .. } => self.movable(value, declared),
+                Field::NoKey(value) => self.movable(value, declared),
                 Field::ExpressionKey { key, value, .. } => {
-                    matches!(**key, Expression::Number(_) | Expression::String(_)) && self.movable(value)
+                    matches!(**key, Expression::Number(_) | Expression::String(_))
+                        && self.movable(value, declared)
                 }
                 _ => false,
             }),
             Expression::Var(full_moon::ast::Var::Name(t)) => {
-                scope::offset(t).is_some_and(|o| scopes.by_site.contains_key(&o))
+                scope::offset(t).and_then(|o| scopes.by_site.get(&o)).is_some_and(|b| !declared.contains(b))
             }
             Expression::Symbol(_) | Expression::Number(_) | Expression::String(_) => true,
             _ => false,
@@ -247,7 +280,7 @@ impl Shapes<'_> {
                 continue;
             }
             if first.expressions().is_empty() {
-                self.group_bare(&stmts, &mut i, first, scopes);
+                self.group_bare(&stmts, &mut i, first);
                 continue;
             }
             let (Some(name_anchor), Some(value_anchor)) = (
@@ -267,14 +300,12 @@ impl Shapes<'_> {
                     .filter_map(|t| scope::offset(t).and_then(|o| scopes.by_site.get(&o).copied()))
                     .collect()
             };
-            let mut declared: HashSet<usize> = bindings(first).into_iter().collect();
-            let mut names_seen: HashSet<String> =
+            let mut declared: FastSet<usize> = bindings(first).into_iter().collect();
+            let mut names_seen: FastSet<String> =
                 first.names().iter().map(|t| t.token().to_string()).collect();
             let mut j = i + 1;
             while let Some((Stmt::LocalAssignment(next), next_semi)) = stmts.get(j) {
-                if next_semi.is_some()
-                    || all_nil(next)
-                    || !self.joinable(next, true, &declared, &names_seen, scopes)
+                if next_semi.is_some() || all_nil(next) || !self.joinable(next, true, &declared, &names_seen)
                 {
                     break;
                 }
@@ -294,17 +325,16 @@ impl Shapes<'_> {
         stmts: &[&(Stmt, Option<TokenReference>)],
         i: &mut usize,
         first: &LocalAssignment,
-        scopes: &Scopes,
     ) {
         let Some(anchor) = first.names().iter().last().map(|t| t.token().start_position().bytes()) else {
             *i += 1;
             return;
         };
-        let mut names_seen: HashSet<String> = first.names().iter().map(|t| t.token().to_string()).collect();
-        let declared = HashSet::new();
+        let mut names_seen: FastSet<String> = first.names().iter().map(|t| t.token().to_string()).collect();
+        let declared = FastSet::default();
         let mut j = *i + 1;
         while let Some((Stmt::LocalAssignment(next), next_semi)) = stmts.get(j) {
-            if next_semi.is_some() || !self.joinable(next, false, &declared, &names_seen, scopes) {
+            if next_semi.is_some() || !self.joinable(next, false, &declared, &names_seen) {
                 break;
             }
             self.move_statement(next, anchor, None);
@@ -319,26 +349,17 @@ impl Shapes<'_> {
         &self,
         next: &LocalAssignment,
         with_values: bool,
-        declared: &HashSet<usize>,
-        names_seen: &HashSet<String>,
-        scopes: &Scopes,
+        declared: &FastSet<usize>,
+        names_seen: &FastSet<String>,
     ) -> bool {
         let values = next.expressions();
         if with_values == values.is_empty() || (with_values && values.len() != next.names().len()) {
             return false;
         }
-        if !self.one_line(next) || !values.iter().all(|e| self.movable(e)) {
-            return false;
-        }
         if next.names().iter().any(|t| names_seen.contains(&t.token().to_string())) {
             return false;
         }
-        // Reads none of the names declared earlier in the run.
-        !values.iter().any(|e| {
-            e.tokens().any(|t| {
-                scope::offset(t).and_then(|o| scopes.by_site.get(&o)).is_some_and(|b| declared.contains(b))
-            })
-        })
+        self.one_line(next) && values.iter().all(|e| self.movable(e, declared))
     }
 
     /// Moves `next`'s names after `name_anchor` and its values after
@@ -389,7 +410,10 @@ impl Visitor for Shapes<'_> {
         if block.stmts().next().is_none()
             && matches!(block.last_stmt(), Some(full_moon::ast::LastStmt::Break(_)))
         {
-            self.bare_breaks.insert(node.do_token().token().start_position().bytes());
+            // The parser sees every `break` as `do break end`; Lua 5.3
+            // accepts a bare `break` wherever it is legal.
+            self.skip_token(node.do_token());
+            self.skip_token(node.end_token());
         }
     }
 
@@ -460,7 +484,7 @@ struct Writer<'a> {
     /// keep exactly the bytes they were written with.
     text: &'a str,
     /// New names of renamed locals, by token offset.
-    renames: &'a HashMap<usize, String>,
+    renames: &'a FastMap<usize, String>,
     /// Where each token went: see [`Minified`].
     tokens: Vec<(usize, usize, usize, usize)>,
     /// The input line of each output line.
@@ -469,49 +493,12 @@ struct Writer<'a> {
     line_has_code: bool,
 }
 
-/// The keyword a token is, if it is one of `do`, `break`, `end`.
-fn symbol(t: &TokenReference) -> Option<&'static str> {
-    match t.token_type() {
-        TokenType::Symbol { symbol } => match symbol.to_string().as_str() {
-            "do" => Some("do"),
-            "break" => Some("break"),
-            "end" => Some("end"),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 impl Writer<'_> {
-    /// Only the newlines around a token that is not written.
-    fn trivia(&mut self, t: &TokenReference) {
-        self.leading(t);
-        self.trailing(t);
-    }
-
-    fn leading(&mut self, t: &TokenReference) {
-        for trivia in t.leading_trivia() {
-            self.newlines_of(trivia);
-        }
-    }
-
     /// A line break, unless the line is empty: empty lines are dropped.
-    fn newlines_of(&mut self, trivia: &Token) {
-        if trivia.to_string().contains('\n') && self.line_has_code {
+    fn newline(&mut self) {
+        if self.line_has_code {
             self.out.push('\n');
             self.line_has_code = false;
-        }
-    }
-
-    /// A token's leading newlines and its text.
-    fn token(&mut self, t: &TokenReference, replacement: Option<&str>) {
-        self.leading(t);
-        self.text_of(t, replacement);
-    }
-
-    fn trailing(&mut self, t: &TokenReference) {
-        for trivia in t.trailing_trivia() {
-            self.newlines_of(trivia);
         }
     }
 
@@ -521,15 +508,17 @@ impl Writer<'_> {
     }
 
     /// A token's text, renamed, re-quoted or replaced, with a separator if needed.
-    fn text_of(&mut self, t: &TokenReference, replacement: Option<&str>) {
-        let (start, end) = (t.token().start_position().bytes(), t.token().end_position().bytes());
+    fn text_of(&mut self, t: &Tok, replacement: Option<&str>) {
+        let (start, end) = (t.start, t.end);
+        let written = self.text.get(start..end).unwrap_or_default();
         let text = match (replacement, self.renames.get(&start)) {
-            (Some(r), _) => r.to_owned(),
-            (None, Some(new)) => new.clone(),
-            (None, None) => shortest_quotes(self.text.get(start..end).unwrap_or_default()),
+            (Some(r), _) => std::borrow::Cow::Borrowed(r),
+            (None, Some(new)) => std::borrow::Cow::Borrowed(new.as_str()),
+            (None, None) if t.kind == Kind::String => std::borrow::Cow::Owned(shortest_quotes(written)),
+            (None, None) => std::borrow::Cow::Borrowed(written),
         };
-        let number = matches!(t.token_type(), TokenType::Number { .. });
-        let line = t.token().start_position().line();
+        let number = t.kind == Kind::Number;
+        let line = t.line;
         let at = self.out.len();
         self.put(&text, number, Some(line));
         if !text.is_empty() {

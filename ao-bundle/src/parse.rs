@@ -85,18 +85,17 @@ pub(crate) fn requires(file: &str, source: &str) -> Result<Vec<RequireSite>, Err
 
 /// Parses `source` as Lua 5.3: its `require` sites and its functions.
 pub(crate) fn parse_module(file: &str, source: &str) -> Result<Parsed, Error> {
-    with_ast(file, source, |file, _, ast| scan(file, ast))
+    with_ast(file, source, |file, _, ast| scan(file, ast, &crate::scope::resolve(ast)))
 }
 
 /// The `require` sites and functions of a parsed module.
-pub(crate) fn scan(file: &str, ast: &Ast) -> Parsed {
-    let scopes = crate::scope::resolve(ast);
+pub(crate) fn scan(file: &str, ast: &Ast, scopes: &crate::scope::Scopes) -> Parsed {
     let mut finder = Finder {
         file,
         depth: 0,
         locals: &scopes.by_site,
         guards: Vec::new(),
-        claimed: std::collections::HashSet::new(),
+        claimed: crate::fasthash::FastSet::default(),
         sites: Vec::new(),
         functions: Vec::new(),
         spans: Vec::new(),
@@ -269,6 +268,20 @@ fn skip_long(b: &[u8], mut i: usize, level: usize, line: &mut usize, line_start:
     i
 }
 
+/// Every token of `text` (trivia included), in order, as the minifier needs
+/// them; empty if it does not lex.
+pub(crate) fn lex(text: &str) -> Vec<crate::minify::Tok> {
+    let hidden = hide_backticks(text);
+    let lexer =
+        full_moon::tokenizer::Lexer::new(hidden.as_deref().unwrap_or(text), full_moon::LuaVersion::lua53());
+    match lexer.collect() {
+        full_moon::tokenizer::LexerResult::Ok(t) | full_moon::tokenizer::LexerResult::Recovered(t, _) => {
+            t.iter().map(crate::minify::Tok::of).collect()
+        }
+        full_moon::tokenizer::LexerResult::Fatal(_) => Vec::new(),
+    }
+}
+
 /// `full_moon` 3.0's lexer reaches an `unreachable!` on a backtick (a string
 /// quote in another dialect). `$` is as invalid outside strings and as
 /// harmless inside them, and the same length, so positions still hold.
@@ -347,11 +360,11 @@ struct Finder<'a> {
     file: &'a str,
     depth: usize,
     /// Identifier tokens that name locals (the rest name globals).
-    locals: &'a std::collections::HashMap<usize, usize>,
+    locals: &'a crate::fasthash::FastMap<usize, usize>,
     /// Globals in the conditions of the enclosing `if`s, one entry per `if`.
     guards: Vec<Vec<String>>,
     /// `require` tokens a recognised pattern already accounts for.
-    claimed: std::collections::HashSet<usize>,
+    claimed: crate::fasthash::FastSet<usize>,
     sites: Vec<RequireSite>,
     functions: Vec<FunctionInfo>,
     spans: Vec<(usize, usize)>,

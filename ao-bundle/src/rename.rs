@@ -9,7 +9,9 @@
 //! its own name when nothing shorter is free. Names that change meaning when
 //! renamed (`_ENV`, and `self`, which methods declare implicitly) are kept.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::fasthash::FastMap;
 
 use crate::scope::{Binding, Scopes};
 
@@ -22,13 +24,13 @@ const KEYWORDS: &[&str] = &[
 const MAX_TRIES: usize = 4096;
 
 /// New names by the byte offset of each identifier token to rename.
-pub(crate) fn plan(scopes: &Scopes) -> HashMap<usize, String> {
+pub(crate) fn plan(scopes: &Scopes) -> FastMap<usize, String> {
     let bindings = &scopes.bindings;
     let mut reserved: BTreeSet<String> = scopes.globals.clone();
     reserved.extend(KEYWORDS.iter().map(|k| (*k).to_owned()));
     reserved.extend(["self", "_ENV"].map(str::to_owned));
     // Final names so far, and who holds each.
-    let mut holders: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut holders: FastMap<String, Vec<usize>> = FastMap::default();
     let mut order: Vec<usize> = (0..bindings.len()).collect();
     let fixed = |b: &Binding| b.name == "_ENV" || b.name == "self";
     for (id, b) in bindings.iter().enumerate().filter(|(_, b)| fixed(b)) {
@@ -36,10 +38,10 @@ pub(crate) fn plan(scopes: &Scopes) -> HashMap<usize, String> {
     }
     // Most-used first (they get the shortest names); ties in declaration order.
     order.sort_by(|&x, &y| bindings[y].sites.len().cmp(&bindings[x].sites.len()).then(x.cmp(&y)));
-    let mut renamed = HashMap::new();
+    let mut renamed = FastMap::default();
     for id in order.into_iter().filter(|&id| !fixed(&bindings[id])) {
         let b = &bindings[id];
-        let free = |name: &str, holders: &HashMap<String, Vec<usize>>| {
+        let free = |name: &str, holders: &FastMap<String, Vec<usize>>| {
             holders.get(name).is_none_or(|hs| hs.iter().all(|&h| !conflict(&bindings[h], b)))
         };
         let mut names = ShortNames::default();

@@ -6,7 +6,9 @@
 //! locals visible in its condition — and every other name is a global. The
 //! minifier renames through this, and dead-code elimination counts uses with it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use crate::fasthash::{FastMap, FastSet};
 
 use full_moon::ast::{
     Ast, Block, FunctionBody, FunctionDeclaration, GenericFor, LocalAssignment, LocalFunction, NumericFor,
@@ -46,16 +48,16 @@ pub(crate) struct Scopes {
     /// Every global name the module reads or writes.
     pub(crate) globals: BTreeSet<String>,
     /// The binding each identifier token (by byte offset) belongs to.
-    pub(crate) by_site: HashMap<usize, usize>,
+    pub(crate) by_site: FastMap<usize, usize>,
 }
 
 /// Resolves every name in `ast`.
 pub(crate) fn resolve(ast: &Ast) -> Scopes {
     let mut r = Resolver::default();
-    r.scopes.push(HashMap::new());
+    r.scopes.push(FastMap::default());
     r.ends.push(usize::MAX);
     r.visit_ast(ast);
-    let mut by_site = HashMap::new();
+    let mut by_site = FastMap::default();
     for (id, b) in r.bindings.iter().enumerate() {
         for &site in &b.sites {
             by_site.insert(site, id);
@@ -78,18 +80,18 @@ fn addr(block: &Block) -> usize {
 
 #[derive(Default)]
 struct Resolver {
-    scopes: Vec<HashMap<String, usize>>,
+    scopes: Vec<FastMap<String, usize>>,
     /// Where each open scope ends, parallel to `scopes`.
     ends: Vec<usize>,
     /// Where a repeat block's scope ends: after its `until` condition.
-    repeat_ends: HashMap<usize, usize>,
+    repeat_ends: FastMap<usize, usize>,
     bindings: Vec<Binding>,
     globals: BTreeSet<String>,
     /// Names to bind when the given block (by address) opens: parameters and
     /// loop variables, whose scope is the body only.
-    pending: HashMap<usize, Vec<TokenReference>>,
+    pending: FastMap<usize, Vec<TokenReference>>,
     /// Blocks whose scope stays open until their `repeat ... until` ends.
-    repeat_blocks: HashSet<usize>,
+    repeat_blocks: FastSet<usize>,
 }
 
 impl Resolver {
@@ -123,7 +125,7 @@ impl Resolver {
 
 impl Visitor for Resolver {
     fn visit_block(&mut self, block: &Block) {
-        self.scopes.push(HashMap::new());
+        self.scopes.push(FastMap::default());
         let end =
             self.repeat_ends.get(&addr(block)).copied().or_else(|| block.end_position().map(Position::bytes));
         // An empty block holds no uses; its parameters need no room.
