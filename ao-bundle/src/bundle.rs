@@ -410,7 +410,7 @@ pub(crate) fn bundle_with(
                 match &s.name {
                     None if options.strict => return Err(Error::new(ErrorKind::DynamicRequire { at: s.at })),
                     None if s.form == RequireForm::Value => {
-                        warnings.push(Warning::RequireAsValue { at: s.at })
+                        warnings.push(Warning::RequireAsValue { at: s.at });
                     }
                     None => warnings.push(Warning::DynamicRequire { at: s.at }),
                     Some(n) if options.externals.contains(n) => {
