@@ -1,5 +1,6 @@
 //! ECS snapshots.
 
+mod delta;
 mod error;
 mod format;
 mod manifest;
@@ -7,9 +8,12 @@ mod model;
 mod parallel;
 mod recover;
 mod schema;
+mod snapshotter;
 mod state;
+mod store;
 mod world;
 
+pub use delta::HashIndex;
 pub use error::{Error, ErrorKind};
 pub use format::{
     ChunkEntry, Contents, DecodeLimits, ENTITIES, EncodeOptions, FORMAT_VERSION, MAGIC, Snapshot, Summary,
@@ -17,7 +21,14 @@ pub use format::{
 };
 pub use manifest::{ComponentInfo, Manifest, ParseIdError, SnapshotId, SnapshotKind};
 pub use model::{Column, Component, EntityId, Tick};
-pub use recover::RecoveryReport;
+pub use recover::{
+    Checked, RecoveryReport, Restored, SkipReason, Skipped, Status, VerifyReport, verify_store,
+};
 pub use schema::{Schema, SchemaBuilder, UnknownPolicy, decode_value, encode_value};
+pub use snapshotter::{Changes, Snapshotter, Written};
 pub use state::{ComponentColumn, ComponentDelta, Delta, State};
+pub use store::{
+    Fault, FaultPlan, FsStore, MemoryStore, SnapshotStore, TEMP_PREFIX, WriteStep, parse_snapshot_name,
+    snapshot_name,
+};
 pub use world::{ChangeLog, MemoryWorld, WorldSink, WorldSource};

@@ -52,16 +52,6 @@ pub(crate) trait Upgrade: Sync {
     fn upgrade(&self, name: &str, version: u32, column: Column) -> Result<(u32, Column), Error>;
 }
 
-/// No schema: values stay as they are (verification, compaction of unknown components).
-#[derive(Debug)]
-pub(crate) struct AsStored;
-
-impl Upgrade for AsStored {
-    fn upgrade(&self, _: &str, version: u32, column: Column) -> Result<(u32, Column), Error> {
-        Ok((version, column))
-    }
-}
-
 /// The typed half of a registered component, erased so the schema can hold many.
 trait Erased<W: WorldSource + WorldSink>: Send + Sync {
     fn name(&self) -> &str;
