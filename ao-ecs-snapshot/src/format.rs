@@ -556,8 +556,8 @@ fn parse<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Parsed<'a>, Error
     }
     let header_len =
         u32::from_le_bytes(take(bytes, 12, 4, "header length")?.try_into().expect("4 bytes")) as u64;
-    let limit = limits.max_header_bytes.min(bytes.len().saturating_sub(PRELUDE + TRAILER) as u64);
-    if header_len > limit {
+    if header_len > limits.max_header_bytes {
+        let limit = limits.max_header_bytes;
         return Err(ErrorKind::LengthOutOfBounds {
             field: "header length".into(),
             offset: 12,
@@ -566,7 +566,9 @@ fn parse<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Parsed<'a>, Error
         }
         .into());
     }
-    let header_bytes = take(bytes, PRELUDE, header_len as usize, "header")?;
+    // The header and the root must fit in what is left.
+    take(bytes, PRELUDE, header_len as usize + TRAILER, "header and root")?;
+    let header_bytes = &bytes[PRELUDE..PRELUDE + header_len as usize];
     let (header, used): (Header, usize) = bincode::serde::decode_from_slice(header_bytes, config())
         .map_err(|e| Error::malformed("header", PRELUDE as u64, e))?;
     if used != header_bytes.len() {
@@ -581,11 +583,11 @@ fn parse<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Parsed<'a>, Error
     for (i, c) in header.chunks.iter().enumerate() {
         let left = bytes.len().saturating_sub(at + TRAILER) as u64;
         if c.stored_len > left {
-            return Err(ErrorKind::LengthOutOfBounds {
-                field: format!("chunk[{i}].stored_len"),
+            return Err(ErrorKind::Truncated {
+                field: "chunk (its stored_len in the chunk table)",
                 offset: at as u64,
-                value: c.stored_len,
-                limit: left,
+                needed: c.stored_len,
+                available: left,
             }
             .into());
         }
