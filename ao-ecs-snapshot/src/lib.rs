@@ -3,6 +3,8 @@
 mod delta;
 mod error;
 mod format;
+#[cfg(feature = "hecs")]
+mod hecs_world;
 mod manifest;
 mod model;
 mod parallel;
@@ -19,6 +21,8 @@ pub use format::{
     ChunkEntry, Contents, DecodeLimits, ENTITIES, EncodeOptions, FORMAT_VERSION, MAGIC, Snapshot, Summary,
     decode, encode_delta, encode_full, full_manifest, merkle_root, read_summary, verify_hashes,
 };
+#[cfg(feature = "hecs")]
+pub use hecs_world::{HecsBatch, from_hecs, to_hecs};
 pub use manifest::{ComponentInfo, Manifest, ParseIdError, SnapshotId, SnapshotKind};
 pub use model::{Column, Component, EntityId, Tick};
 pub use recover::{
