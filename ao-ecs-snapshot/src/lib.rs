@@ -9,6 +9,7 @@ mod manifest;
 mod model;
 mod parallel;
 mod recover;
+mod retention;
 mod schema;
 mod snapshotter;
 mod state;
@@ -27,6 +28,10 @@ pub use manifest::{ComponentInfo, Manifest, ParseIdError, SnapshotId, SnapshotKi
 pub use model::{Column, Component, EntityId, Tick};
 pub use recover::{
     Checked, RecoveryReport, Restored, SkipReason, Skipped, Status, VerifyReport, verify_store,
+};
+pub use retention::{
+    ArchiveReport, KeepReason, RetentionPlan, RetentionPolicy, SnapshotInfo, archive, list_snapshots,
+    plan_retention, prune, unarchive,
 };
 pub use schema::{Schema, SchemaBuilder, UnknownPolicy, decode_value, encode_value};
 pub use snapshotter::{Changes, Snapshotter, Written};
