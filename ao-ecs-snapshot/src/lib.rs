@@ -1,5 +1,6 @@
 //! ECS snapshots.
 
+mod anchor;
 mod delta;
 mod error;
 mod format;
@@ -16,6 +17,9 @@ mod state;
 mod store;
 mod world;
 
+#[cfg(feature = "anchor")]
+pub use anchor::{ANCHOR_PROCESS_LUA, AoAnchor};
+pub use anchor::{Anchor, AnchorCheck, AnchorReceipt, AnchorRecord, verify_anchor};
 pub use delta::HashIndex;
 pub use error::{Error, ErrorKind};
 pub use format::{
