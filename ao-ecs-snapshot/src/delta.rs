@@ -53,6 +53,9 @@ impl HashIndex {
     }
 
     /// Brings the index forward by a delta (cost ∝ the index's columns the delta touches).
+    ///
+    /// # Panics
+    /// Never: the `expect`s hold by construction (paired vectors of one length).
     pub fn apply(&mut self, delta: &Delta) {
         let (mut ents, mut dead) = (self.entities.clone(), Vec::new());
         if !delta.despawned.is_empty() || !delta.spawned.is_empty() {
@@ -112,6 +115,7 @@ impl HashIndex {
     }
 
     /// What changed from the indexed state to `now`: values whose hash differs are changed.
+    #[allow(clippy::many_single_char_names)]
     pub fn diff(&self, now: &State) -> Delta {
         let (spawned, despawned) = set_diff(&self.entities, now.entities());
         let mut components = BTreeMap::new();

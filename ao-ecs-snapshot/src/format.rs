@@ -28,10 +28,6 @@ const TRAILER: usize = 32;
 /// `stored * ZSTD_MAX_RATIO` is a lie.
 const ZSTD_MAX_RATIO: u64 = 32 * 1024;
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-}
-
 /// How snapshots are encoded.
 #[derive(Debug, Clone)]
 pub struct EncodeOptions {
@@ -352,7 +348,7 @@ fn entity_jobs<'a>(spawned: &'a [EntityId], despawned: &'a [EntityId], per: usiz
     }
 }
 
-fn full_jobs<'a>(state: &'a State, per: usize) -> Vec<Job<'a>> {
+fn full_jobs(state: &State, per: usize) -> Vec<Job<'_>> {
     let mut jobs = Vec::new();
     entity_jobs(&state.entities, &[], per, &mut jobs);
     for (name, c) in &state.components {
@@ -371,7 +367,7 @@ fn full_jobs<'a>(state: &'a State, per: usize) -> Vec<Job<'a>> {
     jobs
 }
 
-fn delta_jobs<'a>(delta: &'a Delta, per: usize) -> Vec<Job<'a>> {
+fn delta_jobs(delta: &Delta, per: usize) -> Vec<Job<'_>> {
     let mut jobs = Vec::new();
     entity_jobs(&delta.spawned, &delta.despawned, per, &mut jobs);
     for (name, d) in &delta.components {
@@ -414,7 +410,7 @@ fn encode_job(job: &Job<'_>, level: i32) -> Result<Encoded, Error> {
         },
     };
     let (component, part) = job.label();
-    let raw = bincode::serde::encode_to_vec(&body, config())
+    let raw = crate::codec::encode_vec(&body)
         .map_err(|e| ErrorKind::Encode { component: component.to_owned(), message: e.to_string() })?;
     let stored = zstd::bulk::compress(&raw, level)
         .map_err(|e| ErrorKind::Encode { component: component.to_owned(), message: format!("zstd: {e}") })?;
@@ -433,7 +429,7 @@ fn assemble(manifest: Manifest, encoded: Vec<Encoded>) -> Result<(SnapshotId, Ve
     let (entries, bodies): (Vec<ChunkEntry>, Vec<Vec<u8>>) =
         encoded.into_iter().map(|e| (e.entry, e.stored)).unzip();
     let header = Header { manifest, chunks: entries };
-    let header_bytes = bincode::serde::encode_to_vec(&header, config())
+    let header_bytes = crate::codec::encode_vec(&header)
         .map_err(|e| ErrorKind::Encode { component: "header".into(), message: e.to_string() })?;
     let mut leaves = Vec::with_capacity(1 + header.chunks.len());
     leaves.push(*blake3::hash(&header_bytes).as_bytes());
@@ -555,7 +551,7 @@ fn parse<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Parsed<'a>, Error
         return Err(Error::malformed("flags", 10, format!("unknown flags {flags:#06x}")));
     }
     let header_len =
-        u32::from_le_bytes(take(bytes, 12, 4, "header length")?.try_into().expect("4 bytes")) as u64;
+        u64::from(u32::from_le_bytes(take(bytes, 12, 4, "header length")?.try_into().expect("4 bytes")));
     if header_len > limits.max_header_bytes {
         let limit = limits.max_header_bytes;
         return Err(ErrorKind::LengthOutOfBounds {
@@ -569,7 +565,7 @@ fn parse<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Parsed<'a>, Error
     // The header and the root must fit in what is left.
     take(bytes, PRELUDE, header_len as usize + TRAILER, "header and root")?;
     let header_bytes = &bytes[PRELUDE..PRELUDE + header_len as usize];
-    let (header, used): (Header, usize) = bincode::serde::decode_from_slice(header_bytes, config())
+    let (header, used): (Header, usize) = crate::codec::decode_owned(header_bytes)
         .map_err(|e| Error::malformed("header", PRELUDE as u64, e))?;
     if used != header_bytes.len() {
         return Err(Error::malformed(
@@ -699,8 +695,8 @@ fn decode_chunk(i: usize, entry: &ChunkEntry, body: &[u8], offset: u64) -> Resul
         .into());
     }
     let field = format!("chunk[{i}]");
-    let (chunk, used): (ChunkIn<'_>, usize) = bincode::serde::borrow_decode_from_slice(&raw, config())
-        .map_err(|e| Error::malformed(&field, offset, e))?;
+    let (chunk, used): (ChunkIn<'_>, usize) =
+        crate::codec::decode_borrowed(&raw).map_err(|e| Error::malformed(&field, offset, e))?;
     if used != raw.len() {
         return Err(Error::malformed(&field, offset, format!("{} bytes left over", raw.len() - used)));
     }

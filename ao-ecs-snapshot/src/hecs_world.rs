@@ -34,19 +34,19 @@ impl std::fmt::Debug for HecsBatch {
         f.debug_struct("HecsBatch")
             .field("entities", &self.handles.len())
             .field("columns", &self.fills.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl WorldSource for World {
     fn for_each_entity(&self, f: &mut dyn FnMut(EntityId)) {
-        for e in self.iter() {
+        for e in self {
             f(from_hecs(e.entity()));
         }
     }
 
     fn for_each<T: Component>(&self, f: &mut dyn FnMut(EntityId, &T)) {
-        for (e, v) in self.query::<(Entity, &T)>().iter() {
+        for (e, v) in &mut self.query::<(Entity, &T)>() {
             f(from_hecs(e), v);
         }
     }

@@ -1,6 +1,7 @@
 //! ECS snapshots.
 
 mod anchor;
+mod codec;
 mod delta;
 mod error;
 mod format;

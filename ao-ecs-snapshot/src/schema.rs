@@ -16,10 +16,6 @@ use crate::parallel::par_map;
 use crate::state::{ComponentColumn, ComponentDelta, Delta, State};
 use crate::world::{Change, ChangeLog, WorldSink, WorldSource};
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-}
-
 /// What to do with a component in a snapshot that the schema does not register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UnknownPolicy {
@@ -32,12 +28,14 @@ pub enum UnknownPolicy {
 
 /// Encodes one value the way every snapshot stores it (bincode 2, standard config, serde).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
-    bincode::serde::encode_into_std_write(value, out, config()).map(|_| ()).map_err(|e| e.to_string())
+    bincode::serde::encode_into_std_write(value, out, crate::codec::config())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Decodes one value stored by [`encode_value`], refusing trailing bytes.
 pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (v, used) = bincode::serde::decode_from_slice(bytes, config()).map_err(|e| e.to_string())?;
+    let (v, used) = crate::codec::decode_owned(bytes).map_err(|e| e.to_string())?;
     if used != bytes.len() {
         return Err(format!("{} bytes left over after the value", bytes.len() - used));
     }
@@ -413,6 +411,7 @@ impl<W: WorldSource + WorldSink> Upgrade for Schema<W> {
 
 impl<W: WorldSource + WorldSink> SchemaBuilder<W> {
     /// Registers component type `T` under a stable `name` at schema `version` (its current one).
+    #[must_use]
     pub fn component<T: Component>(mut self, name: &str, version: u32) -> Self {
         if name.is_empty() || name.starts_with('@') {
             self.problems.push(format!("component name {name:?} is empty or starts with '@' (reserved)"));
@@ -436,6 +435,7 @@ impl<W: WorldSource + WorldSink> SchemaBuilder<W> {
 
     /// Registers the migration of component `name` from version `from` to `from + 1`:
     /// values stored as `Old` become `New` through `f`.
+    #[must_use]
     pub fn migration<Old, New, F>(mut self, name: &str, from: u32, f: F) -> Self
     where
         Old: DeserializeOwned,
@@ -455,12 +455,14 @@ impl<W: WorldSource + WorldSink> SchemaBuilder<W> {
     }
 
     /// Sets the policy for components a snapshot holds but the schema does not register.
+    #[must_use]
     pub fn unknown_components(mut self, policy: UnknownPolicy) -> Self {
         self.schema.unknown = policy;
         self
     }
 
     /// Worker threads for capture and restore (0, the default, = one per core).
+    #[must_use]
     pub fn threads(mut self, threads: usize) -> Self {
         self.schema.threads = threads;
         self

@@ -83,18 +83,21 @@ impl<W: WorldSource + WorldSink> Snapshotter<W> {
     }
 
     /// Encoding options (zstd level, rows per chunk, threads).
+    #[must_use]
     pub fn encode_options(mut self, options: EncodeOptions) -> Self {
         self.options = options;
         self
     }
 
     /// Decoding limits.
+    #[must_use]
     pub fn decode_limits(mut self, limits: DecodeLimits) -> Self {
         self.limits = limits;
         self
     }
 
     /// [`snapshot`](Self::snapshot) takes a full snapshot once a chain has this many deltas.
+    #[must_use]
     pub fn max_chain(mut self, deltas: u32) -> Self {
         self.max_depth = deltas.max(1);
         self
@@ -103,6 +106,7 @@ impl<W: WorldSource + WorldSink> Snapshotter<W> {
     /// Whether to keep a [`HashIndex`] (on by default) so [`Changes::Hashing`] works; a host
     /// that always passes a change log can turn it off and save the hashing of every full
     /// snapshot.
+    #[must_use]
     pub fn hash_index(mut self, on: bool) -> Self {
         self.hash_index = on;
         if !on {
@@ -315,6 +319,9 @@ impl<W: WorldSource + WorldSink> Snapshotter<W> {
     /// schema) and makes it the parent of the next delta. On corruption it falls back to
     /// older snapshots; the report says what was skipped and why. `world` is untouched
     /// unless everything verified and decoded.
+    ///
+    /// # Panics
+    /// Never: a successful recovery always names what it restored.
     pub fn recover(&mut self, world: &mut W) -> Result<RecoveryReport, Error> {
         let recovered = recover_state(self.store.as_ref(), &self.schema, &self.limits)?;
         let mut state = recovered.state;

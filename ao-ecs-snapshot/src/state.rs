@@ -90,6 +90,7 @@ impl State {
     ///
     /// Linear in the size of both states; the change-log and hash-index paths
     /// ([`ChangeLog`](crate::ChangeLog), [`HashIndex`](crate::HashIndex)) avoid holding `old`.
+    #[allow(clippy::many_single_char_names)]
     pub fn diff_from(&self, old: &State) -> Delta {
         let (spawned, despawned) = set_diff(&old.entities, &self.entities);
         let mut components = BTreeMap::new();
@@ -192,6 +193,9 @@ impl Delta {
     }
 }
 
+/// Per entity: the new value, or `None` for a removal.
+type Upserts = BTreeMap<EntityId, Option<Vec<u8>>>;
+
 #[derive(Debug, Clone, Copy)]
 struct Life {
     alive: bool,
@@ -206,7 +210,7 @@ struct Life {
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     entities: BTreeMap<EntityId, Life>,
-    columns: BTreeMap<String, (u32, BTreeMap<EntityId, Option<Vec<u8>>>)>,
+    columns: BTreeMap<String, (u32, Upserts)>,
 }
 
 impl Overlay {

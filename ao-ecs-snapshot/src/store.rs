@@ -190,7 +190,10 @@ pub struct FsStore {
 
 impl fmt::Debug for FsStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FsStore").field("dir", &self.dir).field("faults", &self.hook.is_some()).finish()
+        f.debug_struct("FsStore")
+            .field("dir", &self.dir)
+            .field("faults", &self.hook.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -208,6 +211,7 @@ impl FsStore {
 
     /// The same store with a fault hook called before every write step (a test double
     /// for power cuts and full disks; see [`FaultPlan`]).
+    #[must_use]
     pub fn with_faults(mut self, hook: impl Fn(WriteStep) -> Fault + Send + Sync + 'static) -> Self {
         self.hook = Some(Box::new(hook));
         self

@@ -84,7 +84,7 @@ fn a_crash_at_any_step_of_a_delta_write_recovers_the_last_complete_snapshot() {
                 .map(|s| &s.name)
                 .collect();
             // A failure cleans its temporary file; a crash before the rename leaves one behind.
-            let expect_temp = fault == Fault::Crash && k >= 1 && k <= 4;
+            let expect_temp = fault == Fault::Crash && (1..=4).contains(&k);
             assert_eq!(leftovers.len(), usize::from(expect_temp), "{step:?} {fault:?}: {report}");
             FsStore::open(dir.path()).unwrap().remove_temp_files().unwrap();
         }

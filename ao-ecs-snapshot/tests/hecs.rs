@@ -30,8 +30,10 @@ fn captured(w: &hecs::World) -> State {
     schema().capture(w).unwrap()
 }
 
+type Row = (u64, Option<Position>, Option<Velocity>, Option<Health>, Option<Name>);
+
 /// Every entity with every component, read through hecs itself.
-fn dump(w: &hecs::World) -> Vec<(u64, Option<Position>, Option<Velocity>, Option<Health>, Option<Name>)> {
+fn dump(w: &hecs::World) -> Vec<Row> {
     let mut v: Vec<_> = w
         .iter()
         .map(|e| {

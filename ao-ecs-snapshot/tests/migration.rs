@@ -24,9 +24,11 @@ struct Pos {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Inventory(Vec<u32>);
 
+#[allow(clippy::needless_pass_by_value)] // migrations take the old value by value
 fn v1_to_v2(p: PosV1) -> PosV2 {
     PosV2 { x: p.x as f32, y: p.y as f32 }
 }
+#[allow(clippy::needless_pass_by_value)]
 fn v2_to_v3(p: PosV2) -> Pos {
     Pos { xyz: [p.x, p.y, 0.0], sector: (p.x.abs() as u32 / 100) as u16 }
 }

@@ -86,11 +86,11 @@ fn arb_snaps() -> impl Strategy<Value = Vec<SnapshotInfo>> {
                 wall += step / 10;
                 let n = i as u8 + 1;
                 if full || out.is_empty() {
-                    out.push(info(n, None, None, n as u64, wall));
+                    out.push(info(n, None, None, u64::from(n), wall));
                 } else {
                     let p = &out[parent.index(out.len())];
                     let base = p.base.unwrap_or(p.id).0[0];
-                    out.push(info(n, Some(p.id.0[0]), Some(base), n as u64, wall));
+                    out.push(info(n, Some(p.id.0[0]), Some(base), u64::from(n), wall));
                 }
             }
             out
@@ -119,8 +119,10 @@ proptest! {
         // Deletion order: a delta before its parent.
         let pos: HashMap<&str, usize> = plan.delete.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         for s in &snaps {
-            if let (Some(&i), Some(p)) = (pos.get(s.name.as_str()), s.parent.map(|id| by_id[&id])) {
-                if let Some(&j) = pos.get(p.name.as_str()) { prop_assert!(i < j); }
+            if let (Some(&i), Some(p)) = (pos.get(s.name.as_str()), s.parent.map(|id| by_id[&id]))
+                && let Some(&j) = pos.get(p.name.as_str())
+            {
+                prop_assert!(i < j);
             }
         }
         // Something is always kept when the policy keeps anything.

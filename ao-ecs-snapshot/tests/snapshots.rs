@@ -189,6 +189,7 @@ fn compaction_folds_the_chain_into_one_base() {
 
 #[test]
 fn snapshot_starts_a_new_base_when_the_chain_is_long() {
+    use SnapshotKind::{Delta as D, Full as F};
     let mut w = world(10);
     let mut snap = Snapshotter::new(schema(), MemoryStore::new()).max_chain(2);
     let kinds: Vec<SnapshotKind> = (1..=7)
@@ -198,7 +199,6 @@ fn snapshot_starts_a_new_base_when_the_chain_is_long() {
             snap.snapshot(&w, Changes::Log(w.log()), t, 0).unwrap().manifest.kind
         })
         .collect();
-    use SnapshotKind::{Delta as D, Full as F};
     assert_eq!(kinds, vec![F, D, D, F, D, D, F]);
 }
 
