@@ -18,6 +18,9 @@ fn header_len(b: &[u8]) -> usize {
     u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize
 }
 
+/// What is damaged, the bytes, and the error expected.
+type Case = (&'static str, Vec<u8>, fn(&ErrorKind) -> bool);
+
 #[test]
 fn table_of_damaged_inputs() {
     let good = sample();
@@ -31,7 +34,6 @@ fn table_of_damaged_inputs() {
     flags[10] = 1;
     let mut extra = good.clone();
     extra.push(0);
-    type Case = (&'static str, Vec<u8>, fn(&ErrorKind) -> bool);
     let cases: Vec<Case> = vec![
         ("empty", vec![], |k| matches!(k, ErrorKind::Truncated { field: "magic", offset: 0, .. })),
         ("magic prefix", b"AOEC".to_vec(), |k| matches!(k, ErrorKind::Truncated { field: "magic", .. })),
