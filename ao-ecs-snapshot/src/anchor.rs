@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::format::{DecodeLimits, decode};
 use crate::manifest::{Manifest, SnapshotId, SnapshotKind};
 
@@ -99,7 +99,8 @@ pub use ao::{ANCHOR_PROCESS_LUA, AoAnchor};
 
 #[cfg(feature = "anchor")]
 mod ao {
-    use super::{Anchor, AnchorReceipt, AnchorRecord, BTreeMap, Error, ErrorKind, SnapshotId, SnapshotKind};
+    use super::{Anchor, AnchorReceipt, AnchorRecord, BTreeMap, Error, SnapshotId, SnapshotKind};
+    use crate::error::ErrorKind;
     use ao_transport::{AoTransport, EvalResult, Message, ProcessId};
 
     /// The Lua source of an anchor process (Lua 5.3, aos handlers): load it with an Eval
