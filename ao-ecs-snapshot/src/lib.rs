@@ -87,6 +87,7 @@ mod store;
 mod world;
 
 #[doc = include_str!("../FORMAT.md")]
+#[allow(clippy::doc_markdown)] // the page is prose for other implementers
 pub mod file_format {}
 
 #[cfg(feature = "anchor")]
