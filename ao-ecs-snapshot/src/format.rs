@@ -223,23 +223,23 @@ impl Serialize for BytesOut<'_> {
     }
 }
 
-struct LengthsOut<'a>(&'a Column);
+struct LengthsOut<'a>(&'a Column, std::ops::Range<usize>);
 
 impl Serialize for LengthsOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.lengths())
+        s.collect_seq(self.1.clone().map(|i| self.0.value(i).len() as u32))
     }
 }
 
 /// A column's rows as ids, value lengths and the values back to back.
-struct RowsOut<'a>(&'a Column);
+struct RowsOut<'a>(&'a Column, std::ops::Range<usize>);
 
 impl Serialize for RowsOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Rows", 3)?;
-        st.serialize_field("ids", &IdsOut(self.0.entities()))?;
-        st.serialize_field("lengths", &LengthsOut(self.0))?;
-        st.serialize_field("data", &BytesOut(self.0.data()))?;
+        st.serialize_field("ids", &IdsOut(&self.0.entities()[self.1.clone()]))?;
+        st.serialize_field("lengths", &LengthsOut(self.0, self.1.clone()))?;
+        st.serialize_field("data", &BytesOut(self.0.range_data(self.1.clone())))?;
         st.end()
     }
 }
@@ -296,7 +296,9 @@ enum ChunkIn<'a> {
     },
 }
 
-/// A chunk to encode: owned pieces cut from the state or delta.
+static EMPTY: Column = Column::empty();
+
+/// A chunk to encode: row ranges of the state's or delta's columns.
 enum Job<'a> {
     Entities {
         part: u32,
@@ -307,8 +309,8 @@ enum Job<'a> {
         name: &'a str,
         version: u32,
         part: u32,
-        added: Column,
-        changed: Column,
+        added: (&'a Column, std::ops::Range<usize>),
+        changed: (&'a Column, std::ops::Range<usize>),
         removed: &'a [EntityId],
     },
 }
@@ -318,7 +320,7 @@ impl Job<'_> {
         match self {
             Job::Entities { spawned, despawned, .. } => (spawned.len() + despawned.len()) as u64,
             Job::Component { added, changed, removed, .. } => {
-                (added.len() + changed.len() + removed.len()) as u64
+                (added.1.len() + changed.1.len() + removed.len()) as u64
             }
         }
     }
@@ -358,8 +360,8 @@ fn full_jobs(state: &State, per: usize) -> Vec<Job<'_>> {
                 name,
                 version: c.version,
                 part: p as u32,
-                added: c.column.slice(r),
-                changed: Column::new(),
+                added: (&c.column, r),
+                changed: (&EMPTY, 0..0),
                 removed: &[],
             });
         }
@@ -381,8 +383,8 @@ fn delta_jobs(delta: &Delta, per: usize) -> Vec<Job<'_>> {
                 name,
                 version: d.version,
                 part: p as u32,
-                added: d.added.slice(a),
-                changed: d.changed.slice(c),
+                added: (&d.added, a),
+                changed: (&d.changed, c),
                 removed: &d.removed[r],
             });
         }
@@ -404,13 +406,22 @@ fn encode_job(job: &Job<'_>, level: i32) -> Result<Encoded, Error> {
             name,
             version: *version,
             part: *part,
-            added: RowsOut(added),
-            changed: RowsOut(changed),
+            added: RowsOut(added.0, added.1.clone()),
+            changed: RowsOut(changed.0, changed.1.clone()),
             removed: IdsOut(removed),
         },
     };
     let (component, part) = job.label();
-    let raw = crate::codec::encode_vec(&body)
+    let estimate = match job {
+        Job::Entities { spawned, despawned, .. } => 16 + 4 * (spawned.len() + despawned.len()),
+        Job::Component { added, changed, removed, .. } => {
+            64 + added.0.range_data(added.1.clone()).len()
+                + changed.0.range_data(changed.1.clone()).len()
+                + 6 * (added.1.len() + changed.1.len() + removed.len())
+        }
+    };
+    let mut raw = Vec::with_capacity(estimate);
+    bincode::serde::encode_into_std_write(&body, &mut raw, crate::codec::config())
         .map_err(|e| ErrorKind::Encode { component: component.to_owned(), message: e.to_string() })?;
     let stored = zstd::bulk::compress(&raw, level)
         .map_err(|e| ErrorKind::Encode { component: component.to_owned(), message: format!("zstd: {e}") })?;
@@ -798,8 +809,8 @@ fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
                         format!("component {name:?} has parts at versions {} and {version}", d.version),
                     ));
                 }
-                d.added.append(&added);
-                d.changed.append(&changed);
+                d.added.append_owned(added);
+                d.changed.append_owned(changed);
                 d.removed.extend(removed);
             }
         }

@@ -60,6 +60,10 @@ impl Column {
         Self::default()
     }
 
+    pub(crate) const fn empty() -> Self {
+        Self { entities: Vec::new(), ends: Vec::new(), data: Vec::new() }
+    }
+
     /// An empty column with room for `rows` values of `bytes` bytes in total.
     pub fn with_capacity(rows: usize, bytes: usize) -> Self {
         Self {
@@ -162,11 +166,6 @@ impl Column {
         Ok(Self { entities, ends, data })
     }
 
-    /// Value lengths, for encoding.
-    pub(crate) fn lengths(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.len()).map(|i| self.value(i).len() as u32)
-    }
-
     /// Appends all rows of `other` (which must sort after this column's last entity).
     pub(crate) fn append(&mut self, other: &Column) {
         let base = self.data.len();
@@ -175,14 +174,26 @@ impl Column {
         self.data.extend_from_slice(&other.data);
     }
 
-    /// The rows `range` as a new column.
-    pub(crate) fn slice(&self, range: std::ops::Range<usize>) -> Column {
+    /// The values of rows `range`, back to back.
+    pub(crate) fn range_data(&self, range: std::ops::Range<usize>) -> &[u8] {
         let start = if range.start == 0 { 0 } else { self.ends[range.start - 1] };
         let end = if range.end == 0 { 0 } else { self.ends[range.end - 1] };
-        Column {
-            entities: self.entities[range.clone()].to_vec(),
-            ends: self.ends[range].iter().map(|e| e - start).collect(),
-            data: self.data[start..end].to_vec(),
+        &self.data[start..end.max(start)]
+    }
+
+    /// Reserves room for `rows` more values of `bytes` bytes in total.
+    pub(crate) fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.entities.reserve(rows);
+        self.ends.reserve(rows);
+        self.data.reserve(bytes);
+    }
+
+    /// Appends all rows of `other`, moving it in when this column is empty.
+    pub(crate) fn append_owned(&mut self, other: Column) {
+        if self.is_empty() {
+            *self = other;
+        } else {
+            self.append(&other);
         }
     }
 

@@ -93,6 +93,8 @@ impl<T: Component, W: WorldSource + WorldSink> Erased<W> for Typed<T> {
 
     fn capture(&self, world: &W) -> Result<Column, Error> {
         let mut col = Column::new();
+        let rows = world.count::<T>() as usize;
+        col.reserve(rows, rows * 8);
         let mut err = None;
         world.for_each::<T>(&mut |e, v| {
             if err.is_none()

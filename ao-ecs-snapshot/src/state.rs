@@ -79,6 +79,9 @@ impl State {
     /// Applies a chain of deltas, oldest first: folds them (cost proportional to the deltas),
     /// then lays the result over this state in one linear pass.
     pub fn apply(self, deltas: &[Delta]) -> Result<State, String> {
+        if deltas.is_empty() {
+            return Ok(self);
+        }
         let mut overlay = Overlay::default();
         for d in deltas {
             overlay.push(d)?;
