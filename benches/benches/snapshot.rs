@@ -1,0 +1,296 @@
+//! ao-ecs-snapshot on hecs worlds of 100k and 1M entities (position, velocity, health,
+//! name): full snapshot, recovery (decode + verify + restore into hecs), 1 % deltas, sizes.
+//! Beside it in the same run, the peer — hecs' own column serialization + bincode + zstd,
+//! no integrity — and the limits: raw zstd and blake3 over the same bytes.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ao_ecs_snapshot::{
+    ChangeLog, Changes, DecodeLimits, EncodeOptions, MemoryStore, Schema, Snapshotter, decode, encode_full,
+    from_hecs, full_manifest,
+};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hecs::serialize::column::{
+    DeserializeContext, SerializeContext, deserialize_column, try_serialize, try_serialize_id,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Position([f32; 3]);
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Velocity([f32; 3]);
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Health(u32);
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Name(String);
+
+fn schema() -> Schema<hecs::World> {
+    Schema::builder()
+        .component::<Position>("position", 1)
+        .component::<Velocity>("velocity", 1)
+        .component::<Health>("health", 1)
+        .component::<Name>("name", 1)
+        .build()
+        .unwrap()
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn f(&mut self) -> f32 {
+        (self.next() % 100_000) as f32 / 10.0
+    }
+}
+
+fn world(n: usize) -> hecs::World {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+    let mut w = hecs::World::new();
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    w.spawn_batch((0..n).map(|_| {
+        let len = 8 + (r.next() % 17) as usize;
+        let name: String = (0..len).map(|_| LETTERS[(r.next() % 26) as usize] as char).collect();
+        (
+            Position([r.f(), r.f(), r.f()]),
+            Velocity([r.f() - 5000.0, 0.0, r.f() - 5000.0]),
+            Health((r.next() % 1000) as u32),
+            Name(name),
+        )
+    }))
+    .for_each(drop);
+    w
+}
+
+// ---- The peer: hecs column serialization through bincode 2 (serde) and zstd.
+
+#[derive(Serialize, Deserialize)]
+enum Id {
+    Position,
+    Velocity,
+    Health,
+    Name,
+}
+
+struct Ctx;
+impl SerializeContext for Ctx {
+    fn component_count(&self, a: &hecs::Archetype) -> usize {
+        [a.has::<Position>(), a.has::<Velocity>(), a.has::<Health>(), a.has::<Name>()]
+            .iter()
+            .filter(|x| **x)
+            .count()
+    }
+    fn serialize_component_ids<S: serde::ser::SerializeTuple>(
+        &mut self,
+        a: &hecs::Archetype,
+        mut out: S,
+    ) -> Result<S::Ok, S::Error> {
+        try_serialize_id::<Position, _, _>(a, &Id::Position, &mut out)?;
+        try_serialize_id::<Velocity, _, _>(a, &Id::Velocity, &mut out)?;
+        try_serialize_id::<Health, _, _>(a, &Id::Health, &mut out)?;
+        try_serialize_id::<Name, _, _>(a, &Id::Name, &mut out)?;
+        out.end()
+    }
+    fn serialize_components<S: serde::ser::SerializeTuple>(
+        &mut self,
+        a: &hecs::Archetype,
+        mut out: S,
+    ) -> Result<S::Ok, S::Error> {
+        try_serialize::<Position, _>(a, &mut out)?;
+        try_serialize::<Velocity, _>(a, &mut out)?;
+        try_serialize::<Health, _>(a, &mut out)?;
+        try_serialize::<Name, _>(a, &mut out)?;
+        out.end()
+    }
+}
+
+#[derive(Default)]
+struct DeCtx(Vec<Id>);
+impl DeserializeContext for DeCtx {
+    fn deserialize_component_ids<'de, A: serde::de::SeqAccess<'de>>(
+        &mut self,
+        mut seq: A,
+    ) -> Result<hecs::ColumnBatchType, A::Error> {
+        self.0.clear();
+        let mut ty = hecs::ColumnBatchType::new();
+        while let Some(id) = seq.next_element::<Id>()? {
+            match id {
+                Id::Position => ty.add::<Position>(),
+                Id::Velocity => ty.add::<Velocity>(),
+                Id::Health => ty.add::<Health>(),
+                Id::Name => ty.add::<Name>(),
+            };
+            self.0.push(id);
+        }
+        Ok(ty)
+    }
+    fn deserialize_components<'de, A: serde::de::SeqAccess<'de>>(
+        &mut self,
+        n: u32,
+        mut seq: A,
+        batch: &mut hecs::ColumnBatchBuilder,
+    ) -> Result<(), A::Error> {
+        for id in &self.0 {
+            match id {
+                Id::Position => deserialize_column::<Position, _>(n, &mut seq, batch)?,
+                Id::Velocity => deserialize_column::<Velocity, _>(n, &mut seq, batch)?,
+                Id::Health => deserialize_column::<Health, _>(n, &mut seq, batch)?,
+                Id::Name => deserialize_column::<Name, _>(n, &mut seq, batch)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+struct PeerWorld<'a>(&'a hecs::World);
+impl Serialize for PeerWorld<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        hecs::serialize::column::serialize(self.0, &mut Ctx, s)
+    }
+}
+
+struct PeerSeed<'a>(&'a RefCell<DeCtx>);
+impl<'de> serde::de::DeserializeSeed<'de> for PeerSeed<'_> {
+    type Value = hecs::World;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<hecs::World, D::Error> {
+        hecs::serialize::column::deserialize(&mut *self.0.borrow_mut(), d)
+    }
+}
+
+const LEVEL: i32 = 1;
+
+fn peer_raw(w: &hecs::World) -> Vec<u8> {
+    bincode::serde::encode_to_vec(PeerWorld(w), bincode::config::standard()).unwrap()
+}
+
+fn peer_snapshot(w: &hecs::World) -> Vec<u8> {
+    zstd::bulk::compress(&peer_raw(w), LEVEL).unwrap()
+}
+
+fn peer_restore(bytes: &[u8], raw_len: usize) -> hecs::World {
+    let raw = zstd::bulk::decompress(bytes, raw_len).unwrap();
+    let ctx = RefCell::new(DeCtx::default());
+    bincode::serde::seed_decode_from_slice(PeerSeed(&ctx), &raw, bincode::config::standard()).unwrap().0
+}
+
+// ---- Benches.
+
+fn changed_one_percent(w: &mut hecs::World, log: &mut ChangeLog, tick: u64) {
+    let ids: Vec<hecs::Entity> = w.iter().map(|e| e.entity()).step_by(100).collect();
+    for e in ids {
+        w.get::<&mut Health>(e).unwrap().0 += 1;
+        log.modified::<Health>(from_hecs(e), tick);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for &n in &[100_000usize, 1_000_000] {
+        let label = if n == 100_000 { "100k" } else { "1M" };
+        let mut w = world(n);
+        let sch = schema();
+        let opts = EncodeOptions { level: LEVEL, ..EncodeOptions::default() };
+        let state = sch.capture(&w).unwrap();
+        let (_, full) = encode_full(&state, full_manifest(&state, 1, 0), &opts).unwrap();
+        let peer = peer_snapshot(&w);
+        let peer_raw_len = peer_raw(&w).len();
+
+        let mut g = c.benchmark_group(format!("snapshot/{label}"));
+        g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+        g.throughput(Throughput::Elements(n as u64));
+
+        g.bench_function("full: capture + encode + compress + hash", |b| {
+            b.iter(|| {
+                let s = sch.capture(&w).unwrap();
+                encode_full(&s, full_manifest(&s, 1, 0), &opts).unwrap().1.len()
+            });
+        });
+        g.bench_function("peer full: hecs column serialize + bincode + zstd", |b| {
+            b.iter(|| peer_snapshot(&w).len());
+        });
+
+        let store = Arc::new(MemoryStore::new());
+        Snapshotter::new(schema(), store.clone()).hash_index(false).full(&w, 1, 0).unwrap();
+        g.bench_function("recovery: read + verify + decode + restore into hecs", |b| {
+            let mut s = Snapshotter::new(schema(), store.clone()).hash_index(false);
+            b.iter(|| {
+                let mut restored = hecs::World::new();
+                s.recover(&mut restored).unwrap();
+                restored.len()
+            });
+        });
+        g.bench_function("decode + verify only", |b| {
+            b.iter(|| decode(&full, &DecodeLimits::default()).unwrap().chunks.len());
+        });
+        g.bench_function("peer recovery: zstd + bincode + hecs column deserialize", |b| {
+            b.iter(|| peer_restore(&peer, peer_raw_len).len());
+        });
+
+        // 1 % deltas: each iteration changes 1 % of the healths (not timed), then writes a delta.
+        let mut snap = Snapshotter::new(schema(), MemoryStore::new()).hash_index(false);
+        snap.full(&w, 1, 0).unwrap();
+        let mut log = ChangeLog::new();
+        let mut tick = 1;
+        let mut delta_bytes = 0;
+        g.bench_function("delta 1% (change log)", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    tick += 1;
+                    changed_one_percent(&mut w, &mut log, tick);
+                    let t = Instant::now();
+                    delta_bytes = snap.delta(&w, Changes::Log(&log), tick, 0).unwrap().bytes;
+                    total += t.elapsed();
+                    log.forget_until(tick);
+                }
+                total
+            });
+        });
+        let mut hsnap = Snapshotter::new(schema(), MemoryStore::new());
+        hsnap.full(&w, tick, 0).unwrap();
+        g.bench_function("delta 1% (hashing, no log)", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    tick += 1;
+                    changed_one_percent(&mut w, &mut log, tick);
+                    let t = Instant::now();
+                    hsnap.delta(&w, Changes::Hashing, tick, 0).unwrap();
+                    total += t.elapsed();
+                }
+                total
+            });
+        });
+
+        // The limits, on the peer's raw bytes (the same information, uncompressed).
+        let raw = peer_raw(&w);
+        g.throughput(Throughput::Bytes(raw.len() as u64));
+        g.bench_function("limit: zstd compress raw bytes", |b| {
+            b.iter(|| zstd::bulk::compress(&raw, LEVEL).unwrap().len());
+        });
+        g.bench_function("limit: zstd decompress", |b| {
+            b.iter(|| zstd::bulk::decompress(&peer, raw.len()).unwrap().len());
+        });
+        g.bench_function("limit: blake3 raw bytes", |b| b.iter(|| blake3::hash(&raw)));
+        g.finish();
+
+        let raw_ours: u64 =
+            decode(&full, &DecodeLimits::default()).unwrap().chunks.iter().map(|c| c.raw_len).sum();
+        println!(
+            "sizes/{label}: ours {} B compressed ({} B raw chunks), peer {} B compressed ({} B raw), 1% delta {} B ({:.2}% of full)",
+            full.len(),
+            raw_ours,
+            peer.len(),
+            raw.len(),
+            delta_bytes,
+            delta_bytes as f64 * 100.0 / full.len() as f64
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
