@@ -22,6 +22,11 @@ pub struct Segment {
 
 /// Maps bundle lines to source lines.
 ///
+/// Every bundle line holds code from exactly one source line (the minifier
+/// never joins lines, because Lua's error messages and tracebacks name lines,
+/// not columns), so a bundle position `line:column` maps to the `file:line`
+/// of its line whatever the column; [`lookup`](Self::lookup) takes the line.
+///
 /// As JSON (`version` 2) it is compact: file names once, then each run as
 /// `[bundle_line, lines, file_index, line]`:
 ///
