@@ -98,6 +98,7 @@ mod dce;
 mod error;
 mod fasthash;
 mod fold;
+mod lex;
 mod linemap;
 mod loader;
 mod minify;

@@ -26,11 +26,12 @@ use full_moon::ast::{
     Block, Call, Expression, Field, FunctionArgs, Index, LocalAssignment, MethodCall, Stmt, Suffix,
 };
 use full_moon::node::Node;
-use full_moon::tokenizer::{Token, TokenReference, TokenType};
+use full_moon::tokenizer::{TokenReference, TokenType};
 use full_moon::visitors::Visitor;
 
 #[cfg(test)]
 use crate::error::Error;
+#[cfg(test)]
 use crate::parse;
 use crate::scope::{self, Scopes};
 
@@ -86,18 +87,15 @@ pub(crate) fn minify_ast(text: &str, ast: &full_moon::ast::Ast, scopes: &Scopes,
             lines: Vec::new(),
             line_has_code: false,
         };
-        // The token stream straight from the lexer (the text parsed, so it
-        // lexes); the tree's own token walks skip some punctuation and are slower.
-        let tokens = parse::lex(text);
+        // The token stream from a lean lexer (the text parsed, so it lexes);
+        // the tree's own token walks skip some punctuation and are slower.
+        let tokens = crate::lex::tokens(text);
         for t in &tokens {
             if t.kind == Kind::Trivia {
                 if t.newline {
                     w.newline();
                 }
                 continue;
-            }
-            if t.kind == Kind::Eof {
-                break;
             }
             if !shapes.skip.contains(&t.start) {
                 w.text_of(t, shapes.replace.get(&t.start).map(String::as_str));
@@ -120,54 +118,7 @@ pub(crate) fn minify_ast(text: &str, ast: &full_moon::ast::Ast, scopes: &Scopes,
     }
 }
 
-/// What the writer needs of one token.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tok {
-    start: usize,
-    end: usize,
-    line: usize,
-    kind: Kind,
-    /// Trivia holding a line break.
-    newline: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Number,
-    String,
-    Eof,
-    Trivia,
-    Other,
-}
-
-fn has_newline(trivia: &Token) -> bool {
-    match trivia.token_type() {
-        TokenType::Whitespace { characters } => characters.contains('\n'),
-        TokenType::MultiLineComment { comment, .. } => comment.contains('\n'),
-        TokenType::SingleLineComment { .. } => false,
-        _ => trivia.to_string().contains('\n'),
-    }
-}
-
-impl Tok {
-    /// What the writer needs of a lexer token.
-    pub(crate) fn of(t: &Token) -> Self {
-        let kind = match t.token_type() {
-            TokenType::Number { .. } => Kind::Number,
-            TokenType::StringLiteral { .. } => Kind::String,
-            TokenType::Eof => Kind::Eof,
-            other if other.is_trivia() => Kind::Trivia,
-            _ => Kind::Other,
-        };
-        Self {
-            start: t.start_position().bytes(),
-            end: t.end_position().bytes(),
-            line: t.start_position().line(),
-            kind,
-            newline: kind == Kind::Trivia && has_newline(t),
-        }
-    }
-}
+use crate::lex::{Kind, Tok};
 
 /// What goes right after a token when a `local` statement joins an earlier one.
 #[derive(Debug)]

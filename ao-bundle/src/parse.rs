@@ -268,20 +268,6 @@ fn skip_long(b: &[u8], mut i: usize, level: usize, line: &mut usize, line_start:
     i
 }
 
-/// Every token of `text` (trivia included), in order, as the minifier needs
-/// them; empty if it does not lex.
-pub(crate) fn lex(text: &str) -> Vec<crate::minify::Tok> {
-    let hidden = hide_backticks(text);
-    let lexer =
-        full_moon::tokenizer::Lexer::new(hidden.as_deref().unwrap_or(text), full_moon::LuaVersion::lua53());
-    match lexer.collect() {
-        full_moon::tokenizer::LexerResult::Ok(t) | full_moon::tokenizer::LexerResult::Recovered(t, _) => {
-            t.iter().map(crate::minify::Tok::of).collect()
-        }
-        full_moon::tokenizer::LexerResult::Fatal(_) => Vec::new(),
-    }
-}
-
 /// `full_moon` 3.0's lexer reaches an `unreachable!` on a backtick (a string
 /// quote in another dialect). `$` is as invalid outside strings and as
 /// harmless inside them, and the same length, so positions still hold.
