@@ -3,21 +3,33 @@
 //! (Crate docs are completed as the crate grows.)
 
 mod analysis;
+mod driver;
 mod error;
 mod fsutil;
+mod journal;
+mod lease;
+mod lua;
 mod release;
 mod rollout;
+mod runner;
 mod spec;
+mod state;
 mod ts;
 
 pub use analysis::{MEASURED, Verdict, judge};
+pub use driver::{DirSnapshots, Driver, MemorySnapshots, Snapshot, SnapshotStore, SpawnLookup};
 pub use error::{Error, ErrorKind};
+pub use journal::{Contents, Journal, MAGIC, MAX_RECORD, Record, TornTail, decode_journal, encode_record};
+pub use lease::{Lease, LeaseGuard, acquire, read_lease, take_over};
+pub use lua::{DEPLOY_LUA, ROUTER_LUA, bucket, configure, long_string, router_boot};
 pub use release::{CodeStore, DirCodeStore, MemoryCodeStore, Release};
 pub use rollout::{
     Action, ActionId, ActionKind, Code, Command, Event, Failure, Outcome, PauseReason, Phase, PlannedStep,
     ProcModel, Role, Rollout, RouteMode, RouterModel, Served, Serving, StepRecord, StepResult, UnitModel,
 };
+pub use runner::{Between, Control, CrashPoint, QueuedCommands, RunReport, Runner, Stop};
 pub use spec::{
     AnalysisSpec, CanaryStep, Cmp, Expectation, Finalize, HealthWindow, MetricCheck, ReleaseRef, RolloutSpec,
     SmokeTest, SpawnSpec, StateOptions, Strategy, Target, Validation,
 };
+pub use state::{Key, MAX_DEPTH, Migration, NoMigration, StateValue, decode, encode, state_hash};

@@ -413,3 +413,116 @@ impl RolloutSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A canary spec with every field set: the journal's first record, pinned.
+    pub(crate) fn sample() -> RolloutSpec {
+        let pid = |b: u8| ProcessId::from_bytes([b; 32]);
+        RolloutSpec {
+            id: "dev-world-2".into(),
+            environment: "dev".into(),
+            release: ReleaseRef {
+                target: "arena".into(),
+                version: "2".into(),
+                hash: "2".repeat(64),
+                config: serde_json::Map::from_iter([("max_players".to_owned(), 16.into())]),
+            },
+            previous: ReleaseRef {
+                target: "arena".into(),
+                version: "1".into(),
+                hash: "1".repeat(64),
+                config: serde_json::Map::new(),
+            },
+            strategy: Strategy::Canary {
+                target: Target { name: "world/0".into(), process: pid(1), router: Some(pid(2)) },
+                spawn: SpawnSpec {
+                    module: ModuleId::from_bytes([3; 32]),
+                    scheduler: Address::from_bytes([4; 32]),
+                    tags: vec![("Name".into(), "arena-dev-world-0".into())],
+                    boot: None,
+                },
+                steps: vec![
+                    CanaryStep::SetWeight(20),
+                    CanaryStep::Pause(Some(30_000)),
+                    CanaryStep::Analysis(AnalysisSpec {
+                        name: "errors".into(),
+                        interval_ms: 10_000,
+                        count: 3,
+                        checks: vec![MetricCheck {
+                            metric: "canary_error_ratio".into(),
+                            cmp: Cmp::Le,
+                            threshold: 0.01,
+                        }],
+                        failure_limit: 0,
+                        inconclusive_limit: 1,
+                    }),
+                    CanaryStep::Pause(None),
+                ],
+                scale_down_delay_ms: 60_000,
+            },
+            validation: Validation {
+                smoke: vec![SmokeTest {
+                    name: "ping".into(),
+                    tags: vec![("Action".into(), "Ping".into())],
+                    data: String::new(),
+                    expect: Expectation {
+                        tags: vec![("Action".into(), "Pong".into())],
+                        data: Some("pong".into()),
+                        ..Expectation::default()
+                    },
+                }],
+                health: HealthWindow { duration_ms: 60_000, interval_ms: 10_000, max_failures: 1 },
+            },
+            state: StateOptions { globals: vec!["Arena".into()], chunk_bytes: 65_536 },
+            finalize: Finalize::Auto,
+            authority: Address::from_bytes([9; 32]),
+            labels: BTreeMap::from([("by".into(), "ann".into())]),
+        }
+    }
+
+    #[test]
+    fn spec_json_is_pinned() {
+        let json = serde_json::to_string_pretty(&sample()).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/spec.json");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(path, &json).unwrap();
+        }
+        assert_eq!(json, std::fs::read_to_string(path).unwrap(), "UPDATE_GOLDEN=1 rewrites it");
+        assert_eq!(serde_json::from_str::<RolloutSpec>(&json).unwrap(), sample());
+        sample().validate().unwrap();
+    }
+
+    #[test]
+    fn inconsistent_specs_are_refused() {
+        let cases: Vec<(Box<dyn Fn(&mut RolloutSpec)>, &str)> = vec![
+            (Box::new(|s| s.id = "a b".into()), "rollout id"),
+            (Box::new(|s| s.release.hash = "XY".into()), "release hash"),
+            (Box::new(|s| s.state.chunk_bytes = 8), "chunk_bytes"),
+            (
+                Box::new(|s| {
+                    if let Strategy::Canary { target, .. } = &mut s.strategy {
+                        target.router = None
+                    }
+                }),
+                "needs a router",
+            ),
+            (
+                Box::new(|s| {
+                    if let Strategy::Canary { steps, .. } = &mut s.strategy {
+                        steps[0] = CanaryStep::SetWeight(101)
+                    }
+                }),
+                "weight 101",
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut s = sample();
+            change(&mut s);
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+}
