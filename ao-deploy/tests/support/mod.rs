@@ -204,6 +204,8 @@ pub fn ask(ao: &LocalAo, pid: &ProcessId, action: &str) -> String {
     r.messages
         .iter()
         .find(|m| m.tag("Action") == Some(action))
+        // Else the first reply (Ping -> Pong).
+        .or_else(|| r.messages.first())
         .map(|m| m.data_str().unwrap().to_owned())
         .unwrap_or_default()
 }
