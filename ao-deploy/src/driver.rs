@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ao_health::{AoProbe, HealthCheck, Status, Timestamp};
-use ao_transport::retry::{Clock, RetryPolicy, SplitMix64, retry};
+use ao_transport::retry::{Backoff, Clock, RetryPolicy, SplitMix64, retry};
 use ao_transport::{
     AoTransport, EvalResult, Message, OutboxMessage, ProcessId, SpawnRequest, Tag, TransportError,
 };
@@ -322,6 +322,10 @@ impl<'a> Driver<'a> {
                 piece,
             )?;
             let r = self.call(&what, &msg)?;
+            // A repeated import (after a crash or a lost reply) is already applied: done.
+            if r.error.is_none() && r.message_with_tag("Action", "State-Imported").is_some() {
+                return Ok(());
+            }
             let want = if i + 1 == pieces.len() { "State-Imported" } else { "State-Chunk-Received" };
             Self::reply(&what, &r, want)?;
         }
@@ -389,19 +393,30 @@ impl<'a> Driver<'a> {
         let request =
             SpawnRequest::new(spawn.module.clone(), spawn.scheduler.clone(), tags, boot.into_bytes())
                 .map_err(|e| Error::protocol(&what, e.to_string()))?;
-        let ao = self.ao.clone();
-        let mut attempts = 0;
-        let result = self.retried(&what, |_| {
-            attempts += 1;
-            ao.spawn(request.clone())
-        });
-        if attempts > 1 && self.lookup.is_none() {
-            self.notes.push(format!("spawn {reference}: retried {attempts} times without a lookup; an earlier attempt may have left an orphan process"));
-        }
-        match result {
-            Ok(p) => Ok(p),
-            // The reply may have been lost after the spawn happened.
-            Err(e) => self.find_spawn(reference)?.ok_or(e),
+        // Retried by hand: before each new attempt, look for the process an
+        // earlier attempt may have spawned before its reply was lost.
+        let mut backoff = Backoff::new(self.retry.clone(), self.clock.now());
+        loop {
+            let error = match block(self.ao.spawn(request.clone())) {
+                Ok(p) => return Ok(p),
+                Err(e) => e,
+            };
+            if !error.is_retryable() {
+                return Err(Error::transport(&what, error));
+            }
+            if let Some(found) = self.find_spawn(reference)? {
+                self.notes.push(format!("spawn {reference}: the reply was lost; found {found}"));
+                return Ok(found);
+            }
+            if self.lookup.is_none() {
+                self.notes.push(format!(
+                    "spawn {reference}: retrying without a lookup; an earlier attempt may have left an orphan process"
+                ));
+            }
+            match backoff.next_delay(self.clock.now(), error.retry_after(), &mut self.rng) {
+                Ok(delay) => block(self.clock.sleep(delay)),
+                Err(_) => return Err(Error::transport(&what, error)),
+            }
         }
     }
 
@@ -551,19 +566,19 @@ impl<'a> Driver<'a> {
             ActionKind::Smoke { process, tests } => Outcome::Smoke { failures: self.smoke(process, tests)? },
             ActionKind::Route { router, primary, shadow } => {
                 let what = format!("routing {router} to {primary}");
-                let (s, w) = shadow
+                let (canary, weight) = shadow
                     .as_ref()
                     .map_or((String::new(), "0".to_owned()), |(p, w)| (p.to_string(), w.to_string()));
-                let p = primary.to_string();
-                let msg = Self::msg(
-                    &what,
-                    router,
-                    &[("Action", "Deploy-Route"), ("Active", &p), ("Shadow", &s), ("Weight", &w)],
-                    b"",
-                )?;
-                let r = self.call(&what, &msg)?;
-                let m = Self::reply(&what, &r, "Deploy-Routed")?;
-                Outcome::Routed { flushed: num(m, "Flushed", &what)? }
+                let active = primary.to_string();
+                let tags = [
+                    ("Action", "Deploy-Route"),
+                    ("Active", active.as_str()),
+                    ("Shadow", &canary),
+                    ("Weight", &weight),
+                ];
+                let result = self.call(&what, &Self::msg(&what, router, &tags, b"")?)?;
+                let reply = Self::reply(&what, &result, "Deploy-Routed")?;
+                Outcome::Routed { flushed: num(reply, "Flushed", &what)? }
             }
             ActionKind::Probe { process } => {
                 let (healthy, reason, _) = self.probe(process)?;

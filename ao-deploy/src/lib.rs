@@ -3,6 +3,7 @@
 //! (Crate docs are completed as the crate grows.)
 
 mod analysis;
+mod deployment;
 mod driver;
 mod error;
 mod fsutil;
@@ -17,6 +18,7 @@ mod state;
 mod ts;
 
 pub use analysis::{MEASURED, Verdict, judge};
+pub use deployment::{DeployDir, ResumeReport, Session};
 pub use driver::{DirSnapshots, Driver, MemorySnapshots, Snapshot, SnapshotStore, SpawnLookup};
 pub use error::{Error, ErrorKind};
 pub use journal::{Contents, Journal, MAGIC, MAX_RECORD, Record, TornTail, decode_journal, encode_record};

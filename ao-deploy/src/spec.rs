@@ -497,14 +497,15 @@ mod tests {
 
     #[test]
     fn inconsistent_specs_are_refused() {
-        let cases: Vec<(Box<dyn Fn(&mut RolloutSpec)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut RolloutSpec)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|s| s.id = "a b".into()), "rollout id"),
             (Box::new(|s| s.release.hash = "XY".into()), "release hash"),
             (Box::new(|s| s.state.chunk_bytes = 8), "chunk_bytes"),
             (
                 Box::new(|s| {
                     if let Strategy::Canary { target, .. } = &mut s.strategy {
-                        target.router = None
+                        target.router = None;
                     }
                 }),
                 "needs a router",
@@ -512,7 +513,7 @@ mod tests {
             (
                 Box::new(|s| {
                     if let Strategy::Canary { steps, .. } = &mut s.strategy {
-                        steps[0] = CanaryStep::SetWeight(101)
+                        steps[0] = CanaryStep::SetWeight(101);
                     }
                 }),
                 "weight 101",

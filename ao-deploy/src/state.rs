@@ -56,9 +56,10 @@ impl Key {
 }
 
 /// Exact comparison of an integer with a (non-NaN) float, as Lua 5.3 compares them.
+/// 2^63 as a float: every i64 is below it.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 fn cmp_int_float(i: i64, f: f64) -> Ordering {
-    // 2^63 as a float: every i64 is below it.
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
     if f >= TWO_63 {
         return Ordering::Less;
     }
@@ -259,12 +260,11 @@ impl Decoder<'_> {
                 let at = self.pos;
                 let text = self.digits(b';', true)?;
                 // Digits only, so the text is ASCII; out-of-range values fail here.
-                match std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) {
-                    Some(i) => Ok(StateValue::Int(i)),
-                    None => {
-                        self.pos = at;
-                        self.fail("integer out of range")
-                    }
+                if let Some(i) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) {
+                    Ok(StateValue::Int(i))
+                } else {
+                    self.pos = at;
+                    self.fail("integer out of range")
                 }
             }
             b'd' => {
@@ -316,7 +316,7 @@ impl Decoder<'_> {
                         StateValue::Int(i) => Key::Int(i),
                         StateValue::Float(bits) => {
                             let f = f64::from_bits(bits);
-                            if f.is_nan() || (f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775_808e18) {
+                            if f.is_nan() || (f.fract() == 0.0 && f.abs() < TWO_63) {
                                 self.pos = at;
                                 return self.fail("a NaN or integral float cannot be a key");
                             }

@@ -44,7 +44,7 @@ fn the_game_sees_the_original_sender_behind_the_router() {
     let (_, r) =
         w.ao.call_as(
             &mallory,
-            msg(&w.blue, &[("Action", "Move"), ("Direction", "N"), ("Forwarded-From", &ann.to_string())]),
+            msg(&w.blue, &[("Action", "Move"), ("Direction", "N"), ("Forwarded-From", ann.as_ref())]),
         )
         .unwrap();
     let reply = r.messages.iter().find(|m| m.tag("Action") == Some("Move-Error")).expect("move refused");
@@ -52,7 +52,7 @@ fn the_game_sees_the_original_sender_behind_the_router() {
     assert_eq!(reply.tag("Error"), Some("not joined"));
 
     // And a forged one sent through the router is replaced by the real sender.
-    w.ao.submit_as(&mallory, msg(&w.router, &[("Action", "Join"), ("Forwarded-From", &ann.to_string())]))
+    w.ao.submit_as(&mallory, msg(&w.router, &[("Action", "Join"), ("Forwarded-From", ann.as_ref())]))
         .unwrap();
     let state: serde_json::Value = serde_json::from_str(&game_state(&w.ao, &w.blue)).unwrap();
     assert_eq!(state["players"].as_array().unwrap().len(), 2);
@@ -127,7 +127,7 @@ fn shadows_get_a_sticky_share_and_send_nothing() {
     for p in &players {
         w.ao.submit_as(p, msg(&w.router, &[("Action", "Join")])).unwrap();
     }
-    let expected = players.iter().filter(|p| bucket(&p.to_string()) < 50).count() as u64;
+    let expected = players.iter().filter(|p| bucket(p.as_ref()) < 50).count() as u64;
     assert!(expected > 5 && expected < 35, "{expected}");
     let stats = &info(&w.ao, &canary)["stats"];
     assert_eq!(stats["shadow"].as_u64(), Some(expected));

@@ -14,6 +14,7 @@ use support::{Players, World, driver, game_state, info, router_status, spawn_spe
 
 /// Runs a rollout to its end, sending `per_action` player messages to `entry`
 /// before every action.
+#[allow(clippy::too_many_arguments)]
 fn run(
     ao: &LocalAo,
     spec: ao_deploy::RolloutSpec,
@@ -143,6 +144,19 @@ impl Migration for Season {
     }
 }
 
+/// Aborts once two probes of the health window ran.
+struct AbortAfterProbes<'c>(&'c std::cell::Cell<u32>, bool);
+impl ao_deploy::Control for AbortAfterProbes<'_> {
+    fn poll(&mut self) -> Vec<Command> {
+        if self.0.get() >= 2 && !self.1 {
+            self.1 = true;
+            vec![Command::Abort]
+        } else {
+            vec![]
+        }
+    }
+}
+
 #[test]
 fn an_abort_after_the_switch_moves_green_state_back_through_the_down_migration() {
     let w = World::new(LocalAo::new());
@@ -168,17 +182,6 @@ fn an_abort_after_the_switch_moves_green_state_back_through_the_down_migration()
             seen_migrated |= ao.eval(&green, "return Arena.season").unwrap().output == "2";
         }
     };
-    struct AbortAfterProbes<'c>(&'c std::cell::Cell<u32>, bool);
-    impl ao_deploy::Control for AbortAfterProbes<'_> {
-        fn poll(&mut self) -> Vec<Command> {
-            if self.0.get() >= 2 && !self.1 {
-                self.1 = true;
-                vec![Command::Abort]
-            } else {
-                vec![]
-            }
-        }
-    }
     let mut control = AbortAfterProbes(&probes, false);
     let report =
         Runner::new(&mut d).control(&mut control).between(&mut between).run(&mut rollout, pending).unwrap();
