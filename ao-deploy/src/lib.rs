@@ -10,6 +10,7 @@ mod fsutil;
 mod journal;
 mod lease;
 mod lua;
+mod plan;
 mod release;
 mod rollout;
 mod runner;
@@ -29,6 +30,7 @@ pub use rollout::{
     Action, ActionId, ActionKind, Code, Command, Event, Failure, Outcome, PauseReason, Phase, PlannedStep,
     ProcModel, Role, Rollout, RouteMode, RouterModel, Served, Serving, StepRecord, StepResult, UnitModel,
 };
+pub use plan::{NodeState, PlanAction, PlanEvent, PlanNode, PlanPart, PlanPhase, PlanRun, run_plan};
 pub use runner::{Between, Control, CrashPoint, QueuedCommands, RunReport, Runner, Stop};
 pub use spec::{
     AnalysisSpec, CanaryStep, Cmp, Expectation, Finalize, HealthWindow, MetricCheck, ReleaseRef, RolloutSpec,
