@@ -140,10 +140,13 @@ impl PlanRun {
         let mut order = Vec::new();
         let mut done = BTreeSet::new();
         while order.len() < nodes.len() {
-            let ready: Vec<&PlanNode> =
-                nodes.iter().filter(|n| !done.contains(&n.name) && n.depends_on.iter().all(|d| done.contains(d))).collect();
+            let ready: Vec<&PlanNode> = nodes
+                .iter()
+                .filter(|n| !done.contains(&n.name) && n.depends_on.iter().all(|d| done.contains(d)))
+                .collect();
             if ready.is_empty() {
-                let stuck: Vec<&str> = nodes.iter().filter(|n| !done.contains(&n.name)).map(|n| n.name.as_str()).collect();
+                let stuck: Vec<&str> =
+                    nodes.iter().filter(|n| !done.contains(&n.name)).map(|n| n.name.as_str()).collect();
                 return Err(plan_err(format!("dependency cycle among {}", stuck.join(", "))));
             }
             for n in ready {
@@ -187,7 +190,9 @@ impl PlanRun {
     /// Where the plan stands.
     pub fn phase(&self) -> PlanPhase {
         let states: Vec<&NodeState> = self.nodes.values().map(|(_, s)| s).collect();
-        let busy = states.iter().any(|s| matches!(s, NodeState::Running | NodeState::Aborting | NodeState::Finalizing));
+        let busy = states
+            .iter()
+            .any(|s| matches!(s, NodeState::Running | NodeState::Aborting | NodeState::Finalizing));
         if self.failure.is_some() {
             if busy || states.iter().any(|s| **s == NodeState::Verified) {
                 return PlanPhase::RollingBack;
@@ -227,8 +232,14 @@ impl PlanRun {
                     out.push(PlanAction::Abort(name));
                 }
             }
-            let busy = self.nodes.values().any(|(_, s)| matches!(s, NodeState::Running | NodeState::Aborting | NodeState::Finalizing));
-            if !busy && let Some(last) = self.verified.iter().rev().find(|n| *self.state(n) == NodeState::Verified).cloned() {
+            let busy = self
+                .nodes
+                .values()
+                .any(|(_, s)| matches!(s, NodeState::Running | NodeState::Aborting | NodeState::Finalizing));
+            if !busy
+                && let Some(last) =
+                    self.verified.iter().rev().find(|n| *self.state(n) == NodeState::Verified).cloned()
+            {
                 self.set(&last, NodeState::Aborting);
                 out.push(PlanAction::Abort(last));
             }
@@ -242,7 +253,8 @@ impl PlanRun {
         } else {
             for name in self.order.clone() {
                 let (deps, state) = &self.nodes[&name];
-                if *state == NodeState::Waiting && deps.iter().all(|d| *self.state(d) == NodeState::Verified) {
+                if *state == NodeState::Waiting && deps.iter().all(|d| *self.state(d) == NodeState::Verified)
+                {
                     self.set(&name, NodeState::Running);
                     out.push(PlanAction::Start(name));
                 }
@@ -262,11 +274,17 @@ impl PlanRun {
     pub fn handle(&mut self, event: PlanEvent) -> Result<(), Error> {
         let (name, expected): (&str, &[NodeState]) = match &event {
             PlanEvent::Verified(n) => (n, &[NodeState::Running]),
-            PlanEvent::Failed { node, .. } => (node, &[NodeState::Running, NodeState::Aborting, NodeState::Finalizing]),
+            PlanEvent::Failed { node, .. } => {
+                (node, &[NodeState::Running, NodeState::Aborting, NodeState::Finalizing])
+            }
             PlanEvent::Finalized(n) => (n, &[NodeState::Finalizing]),
             PlanEvent::Aborted { node, .. } => (node, &[NodeState::Aborting]),
         };
-        let state = self.nodes.get(name).map(|(_, s)| s.clone()).ok_or_else(|| Error::misuse(format!("no part {name}")))?;
+        let state = self
+            .nodes
+            .get(name)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| Error::misuse(format!("no part {name}")))?;
         if !expected.contains(&state) {
             return Err(Error::misuse(format!("{event:?} for part {name}, which is {state:?}")));
         }
@@ -279,7 +297,10 @@ impl PlanRun {
             }
             PlanEvent::Failed { node, reason, rollback_failed } => {
                 self.log.push(format!("failed {node}: {reason}"));
-                self.set(&node, if rollback_failed { NodeState::RollbackFailed } else { NodeState::RolledBack });
+                self.set(
+                    &node,
+                    if rollback_failed { NodeState::RollbackFailed } else { NodeState::RolledBack },
+                );
                 if self.failure.is_none() {
                     self.failure = Some(format!("{node}: {reason}"));
                 }
@@ -312,8 +333,12 @@ fn event_of(name: &str, rollout: &Rollout, stop: &Stop, aborting: bool) -> PlanE
         Stop::AwaitingFinalize => PlanEvent::Verified(name.into()),
         Stop::Finished(Phase::Succeeded) => PlanEvent::Finalized(name.into()),
         Stop::Finished(Phase::RolledBack) if aborting => PlanEvent::Aborted { node: name.into(), ok: true },
-        Stop::Finished(Phase::RollbackFailed) if aborting => PlanEvent::Aborted { node: name.into(), ok: false },
-        Stop::Finished(Phase::RollbackFailed) => PlanEvent::Failed { node: name.into(), reason: reason(), rollback_failed: true },
+        Stop::Finished(Phase::RollbackFailed) if aborting => {
+            PlanEvent::Aborted { node: name.into(), ok: false }
+        }
+        Stop::Finished(Phase::RollbackFailed) => {
+            PlanEvent::Failed { node: name.into(), reason: reason(), rollback_failed: true }
+        }
         _ => PlanEvent::Failed { node: name.into(), reason: reason(), rollback_failed: false },
     }
 }
@@ -330,7 +355,9 @@ where
     F: Fn(&str) -> Driver<'a> + Sync,
 {
     for name in plan.order() {
-        let part = parts.get(name).ok_or_else(|| Error::new(ErrorKind::Plan(format!("no rollout for part {name}"))))?;
+        let part = parts
+            .get(name)
+            .ok_or_else(|| Error::new(ErrorKind::Plan(format!("no rollout for part {name}"))))?;
         if part.rollout.spec().finalize != crate::spec::Finalize::Manual {
             return Err(Error::new(ErrorKind::Plan(format!("part {name} must finalize manually"))));
         }
@@ -348,7 +375,8 @@ where
                 let mut d = driver(&name);
                 let mut control = QueuedCommands(command.into_iter().collect());
                 let pending = std::mem::take(&mut part.pending);
-                let result = Runner::new(&mut d).control(&mut control).run(&mut part.rollout, pending).map(|r| r.stop);
+                let result =
+                    Runner::new(&mut d).control(&mut control).run(&mut part.rollout, pending).map(|r| r.stop);
                 let _ = tx.send((name, part, result, aborting));
             });
         };
@@ -373,7 +401,8 @@ where
             if busy == 0 {
                 return Ok(());
             }
-            let (name, mut part, result, aborting) = rx.recv().map_err(|_| Error::misuse("a plan part's thread died"))?;
+            let (name, mut part, result, aborting) =
+                rx.recv().map_err(|_| Error::misuse("a plan part's thread died"))?;
             busy -= 1;
             let aborting = aborting || abort_when_idle.contains(&name);
             let event = match result {
@@ -385,7 +414,9 @@ where
                 }
                 Ok(stop) => event_of(&name, &part.rollout, &stop, aborting),
                 Err(_) if aborting => PlanEvent::Aborted { node: name.clone(), ok: false },
-                Err(e) => PlanEvent::Failed { node: name.clone(), reason: e.to_string(), rollback_failed: true },
+                Err(e) => {
+                    PlanEvent::Failed { node: name.clone(), reason: e.to_string(), rollback_failed: true }
+                }
             };
             plan.handle(event)?;
             part.pending = part.rollout.drain_actions();
@@ -424,7 +455,13 @@ mod tests {
 
     #[test]
     fn failure_rolls_verified_parts_back_in_reverse() {
-        let mut p = PlanRun::new(&[node("reg", &[]), node("a", &["reg"]), node("b", &["reg"]), node("c", &["a", "b"])]).unwrap();
+        let mut p = PlanRun::new(&[
+            node("reg", &[]),
+            node("a", &["reg"]),
+            node("b", &["reg"]),
+            node("c", &["a", "b"]),
+        ])
+        .unwrap();
         assert_eq!(p.poll_actions(), [PlanAction::Start("reg".into())]);
         p.handle(PlanEvent::Verified("reg".into())).unwrap();
         assert_eq!(p.poll_actions(), [PlanAction::Start("a".into()), PlanAction::Start("b".into())]);
@@ -432,7 +469,8 @@ mod tests {
         assert_eq!(p.poll_actions(), []);
         p.handle(PlanEvent::Verified("a".into())).unwrap();
         assert_eq!(p.poll_actions(), [PlanAction::Start("c".into())]);
-        p.handle(PlanEvent::Failed { node: "c".into(), reason: "smoke".into(), rollback_failed: false }).unwrap();
+        p.handle(PlanEvent::Failed { node: "c".into(), reason: "smoke".into(), rollback_failed: false })
+            .unwrap();
         // Reverse order of verification: a, then b, then reg.
         for expected in ["a", "b", "reg"] {
             assert_eq!(p.poll_actions(), [PlanAction::Abort(expected.into())]);

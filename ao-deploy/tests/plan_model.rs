@@ -9,15 +9,16 @@ use proptest::prelude::*;
 fn graphs() -> impl Strategy<Value = (Vec<PlanNode>, Vec<u8>, Vec<u8>)> {
     (1usize..8).prop_flat_map(|n| {
         let deps = proptest::collection::vec(proptest::collection::vec(any::<bool>(), n), n);
-        (deps, proptest::collection::vec(any::<u8>(), n), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(move |(m, outcomes, order)| {
-            let nodes = (0..n)
-                .map(|i| PlanNode {
-                    name: format!("p{i}"),
-                    depends_on: (0..i).filter(|&j| m[i][j]).map(|j| format!("p{j}")).collect(),
-                })
-                .collect();
-            (nodes, outcomes, order)
-        })
+        (deps, proptest::collection::vec(any::<u8>(), n), proptest::collection::vec(any::<u8>(), 0..40))
+            .prop_map(move |(m, outcomes, order)| {
+                let nodes = (0..n)
+                    .map(|i| PlanNode {
+                        name: format!("p{i}"),
+                        depends_on: (0..i).filter(|&j| m[i][j]).map(|j| format!("p{j}")).collect(),
+                    })
+                    .collect();
+                (nodes, outcomes, order)
+            })
     })
 }
 

@@ -6,14 +6,17 @@ mod support;
 use std::collections::BTreeMap;
 
 use ao_deploy::{
-    CodeStore, Finalize, MemorySnapshots, NodeState, Phase, PlanNode, PlanPart, PlanPhase, PlanRun, Release, Rollout,
-    Strategy, Target, run_plan,
+    CodeStore, Finalize, MemorySnapshots, NodeState, Phase, PlanNode, PlanPart, PlanPhase, PlanRun, Release,
+    Rollout, Strategy, Target, run_plan,
 };
 use ao_health::Timestamp;
 use ao_local::LocalAo;
 use support::{driver, info, install, spec};
 
-fn plan(bad_shard: Option<usize>) -> (PlanRun, BTreeMap<String, Rollout>, LocalAo, BTreeMap<String, ao_transport::ProcessId>, Release, Release) {
+fn plan(
+    bad_shard: Option<usize>,
+) -> (PlanRun, BTreeMap<String, Rollout>, LocalAo, BTreeMap<String, ao_transport::ProcessId>, Release, Release)
+{
     let ao = LocalAo::new();
     let v1 = support::v1();
     let v2 = support::v2();
@@ -30,7 +33,13 @@ fn plan(bad_shard: Option<usize>) -> (PlanRun, BTreeMap<String, Rollout>, LocalA
         blues.insert((*name).to_owned(), blue.clone());
         let release = if bad_shard == Some(i) { &bad } else { &v2 };
         let target = Target { name: format!("{name}/0"), process: blue, router };
-        let mut s = spec(&format!("plan-{name}"), release.reference(), v1.reference(), Strategy::InPlace { target }, ao.signer());
+        let mut s = spec(
+            &format!("plan-{name}"),
+            release.reference(),
+            v1.reference(),
+            Strategy::InPlace { target },
+            ao.signer(),
+        );
         s.finalize = Finalize::Manual;
         let mut rollout = Rollout::new(s, Timestamp::from_millis(0)).unwrap();
         let pending = rollout.drain_actions();
@@ -42,7 +51,10 @@ fn plan(bad_shard: Option<usize>) -> (PlanRun, BTreeMap<String, Rollout>, LocalA
         PlanNode { name: "world-1".into(), depends_on: vec!["registry".into()] },
     ];
     let snaps = MemorySnapshots::default();
-    let (plan, rollouts) = run_plan(PlanRun::new(&nodes).unwrap(), parts, |_| driver(&ao, &code, &snaps, &support::NO_MIGRATION)).unwrap();
+    let (plan, rollouts) = run_plan(PlanRun::new(&nodes).unwrap(), parts, |_| {
+        driver(&ao, &code, &snaps, &support::NO_MIGRATION)
+    })
+    .unwrap();
     (plan, rollouts, ao, blues, v1, v2)
 }
 
