@@ -40,10 +40,10 @@ fn real_history() -> (History, tempfile::TempDir) {
         let now = Timestamp::from_millis(Clock::now(&w.ao).as_millis() as u64);
         let mut session = dir.start(s, "ann", now, 60_000).unwrap();
         let snaps = dir.snapshots();
-        let t: Arc<dyn AoTransport> = Arc::new(w.ao.clone());
-        let c: Arc<dyn Clock> = Arc::new(w.ao.clone());
-        let mut d =
-            Driver::new(t, c, &w.code, &snaps, &support::NO_MIGRATION).retry_policy(support::fast_retry());
+        let transport: Arc<dyn AoTransport> = Arc::new(w.ao.clone());
+        let clock: Arc<dyn Clock> = Arc::new(w.ao.clone());
+        let mut d = Driver::new(transport, clock, &w.code, &snaps, &support::NO_MIGRATION)
+            .retry_policy(support::fast_retry());
         Runner::new(&mut d)
             .journal(&mut session.journal)
             .run(&mut session.rollout, std::mem::take(&mut session.pending))
