@@ -114,6 +114,24 @@ pub trait SpawnLookup: Send + Sync {
     fn candidates(&self, reference: &str) -> Result<Vec<ProcessId>, Error>;
 }
 
+/// Wall-clock time for drivers outside tests: Unix time, `sleep` blocks the thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> Duration {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+    }
+
+    fn sleep(
+        &self,
+        duration: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        std::thread::sleep(duration);
+        Box::pin(std::future::ready(()))
+    }
+}
+
 /// Runs actions over a transport.
 pub struct Driver<'a> {
     ao: Arc<dyn AoTransport>,
@@ -343,35 +361,33 @@ impl<'a> Driver<'a> {
         Ok(encode(&join_blob(globals, ledger)))
     }
 
+    /// Loads ao-deploy's module, the config, and the release's code, in that
+    /// order: the code is the last Eval, so ao-env's `info.lua` (when the
+    /// process runs it) records exactly the release's hash and drift stays clean.
     fn load(
         &mut self,
         process: &ProcessId,
         release: &ReleaseRef,
         router: Option<&ProcessId>,
-        with_code: bool,
         spec: &RolloutSpec,
     ) -> Result<String, Error> {
         let label = release.label();
+        let code = self.code.get(&release.hash)?.ok_or_else(|| {
+            Error::refused(
+                &label,
+                "its code is not in the code store (a rollback needs the previous release's code)",
+            )
+        })?;
+        let code = String::from_utf8(code).map_err(|_| Error::refused(&label, "the code is not UTF-8"))?;
         self.eval(&format!("loading ao-deploy's module into {process}"), process, DEPLOY_LUA)?;
-        if with_code {
-            let code = self.code.get(&release.hash)?.ok_or_else(|| {
-                Error::refused(
-                    &label,
-                    "its code is not in the code store (a rollback needs the previous release's code)",
-                )
-            })?;
-            let code =
-                String::from_utf8(code).map_err(|_| Error::refused(&label, "the code is not UTF-8"))?;
-            self.eval(&format!("loading {label} into {process}"), process, &code)?;
-        }
         self.eval(
             &format!("configuring {process}"),
             process,
             &configure(release, router, &spec.state.globals),
         )?;
+        self.eval(&format!("loading {label} into {process}"), process, &code)?;
         let info = self.info(process)?;
-        let hash = info["release"].as_str().unwrap_or_default().to_owned();
-        Ok(hash)
+        Ok(info["release"].as_str().unwrap_or_default().to_owned())
     }
 
     fn spawn(&mut self, reference: &str, spawn: &SpawnSpec) -> Result<ProcessId, Error> {
@@ -505,14 +521,15 @@ impl<'a> Driver<'a> {
                 Outcome::Spawned { process: self.spawn(reference, spawn)? }
             }
             ActionKind::Prepare { process, release, router } => {
-                let hash = self.load(process, release, router.as_ref(), false, spec)?;
+                // The running release again (a hot reload of the same code), now with the module.
+                let hash = self.load(process, release, router.as_ref(), spec)?;
                 if hash != release.hash {
                     return Err(Error::protocol("prepare", format!("the module reports release {hash}")));
                 }
                 Outcome::Prepared
             }
             ActionKind::Load { process, release, router } => {
-                Outcome::Loaded { hash: self.load(process, release, router.as_ref(), true, spec)? }
+                Outcome::Loaded { hash: self.load(process, release, router.as_ref(), spec)? }
             }
             ActionKind::Hold { router } => {
                 let what = format!("holding router {router}");

@@ -65,7 +65,8 @@ pub enum ActionKind {
         /// How.
         spawn: SpawnSpec,
     },
-    /// Install ao-deploy's process module into a running process (no code change).
+    /// Install ao-deploy's module into a running process and load the release it
+    /// already runs again (a hot reload of the same code: no change of behaviour).
     Prepare {
         /// The process.
         process: ProcessId,
@@ -74,7 +75,7 @@ pub enum ActionKind {
         /// Its router, trusted for forwarded senders.
         router: Option<ProcessId>,
     },
-    /// Eval the module, the release's code and its config into a process.
+    /// Eval the module, the config and the release's code (last) into a process.
     Load {
         /// The process.
         process: ProcessId,

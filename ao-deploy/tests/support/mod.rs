@@ -87,8 +87,8 @@ pub fn install(ao: &LocalAo, release: &Release, routed: bool) -> (ProcessId, Opt
     let router = routed.then(|| ao.spawn_aos(&router_boot(&blue, &ao.signer())).unwrap());
     for src in [
         DEPLOY_LUA.to_owned(),
-        String::from_utf8(release.code().to_vec()).unwrap(),
         configure(release.reference(), router.as_ref(), &globals()),
+        String::from_utf8(release.code().to_vec()).unwrap(),
     ] {
         let r = ao.eval(&blue, &src).unwrap();
         assert!(r.error.is_none(), "{:?}", r.error);
