@@ -11,14 +11,75 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use ao_health::Timestamp;
+use ao_transport::ProcessId;
+use serde::{Deserialize, Serialize};
 
 use crate::driver::DirSnapshots;
 use crate::error::{Error, ErrorKind};
 use crate::journal::{Contents, Journal, Record, TornTail, decode_journal};
 use crate::lease::{LeaseGuard, acquire, read_lease, take_over};
 use crate::rollout::{Action, Rollout};
-use crate::spec::RolloutSpec;
+use crate::rollout::{Phase, Serving};
+use crate::spec::{ReleaseRef, RolloutSpec};
+
+/// What one shard of a process is now: which process serves, behind which
+/// router, running which release (and which one ran before).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentShard {
+    /// The serving process.
+    pub process: ProcessId,
+    /// Its router.
+    pub router: Option<ProcessId>,
+    /// The release it runs.
+    pub release: ReleaseRef,
+    /// The release it ran before, if any (what `ao-ops rollback` goes back to).
+    pub previous: Option<ReleaseRef>,
+}
+
+/// `current.json`: what a process's shards run after the last rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    /// Shards by number.
+    pub shards: BTreeMap<u32, CurrentShard>,
+}
+
+/// The shard number of a target named `<process>/<shard>`.
+pub fn shard_of(target: &str) -> Option<u32> {
+    target.rsplit_once('/').and_then(|(_, n)| n.parse().ok())
+}
+
+impl Current {
+    /// What serves after a finished rollout: the processes that serve, with the
+    /// release each serves (shards a rolling update rolled back keep theirs).
+    #[must_use]
+    pub fn after(&self, rollout: &crate::rollout::Rollout) -> Self {
+        let spec = rollout.spec();
+        let mut next = self.clone();
+        if !matches!(rollout.phase(), Phase::Succeeded | Phase::Partial) {
+            return next;
+        }
+        for u in rollout.units() {
+            let Some(shard) = shard_of(&u.name) else { continue };
+            let Serving::Process { process, code, .. } = u.serving() else { continue };
+            if code != crate::rollout::Code::Known(spec.release.hash.clone()) {
+                continue;
+            }
+            next.shards.insert(
+                shard,
+                CurrentShard {
+                    process,
+                    router: u.router.as_ref().map(|r| r.id.clone()),
+                    release: spec.release.clone(),
+                    previous: Some(spec.previous.clone()),
+                },
+            );
+        }
+        next
+    }
+}
 
 /// A rollout being run: the core, what it has in flight, its journal and lease.
 #[derive(Debug)]
@@ -214,6 +275,30 @@ impl DeployDir {
         }
         session.lease.release()?;
         Ok(to)
+    }
+
+    /// `current.json`, if the process was installed.
+    pub fn current(&self) -> Result<Option<Current>, Error> {
+        let path = self.dir.join("current.json");
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::protocol(format!("reading {}", path.display()), e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Writes `current.json` atomically.
+    pub fn set_current(&self, current: &Current) -> Result<(), Error> {
+        let mut bytes = serde_json::to_vec_pretty(current).unwrap_or_default();
+        bytes.push(b'\n');
+        crate::fsutil::write_atomic(&self.dir.join("current.json"), &bytes)
+    }
+
+    /// Operator commands for a deployer that is running elsewhere (`control.jsonl`).
+    pub fn control_path(&self) -> PathBuf {
+        self.dir.join("control.jsonl")
     }
 
     /// Who holds the lease, if anyone.

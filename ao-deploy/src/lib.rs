@@ -23,7 +23,7 @@ mod ts;
 
 pub use analysis::{MEASURED, Verdict, judge};
 pub use config::{DeployConfig, ProcessDeploy, StrategyKind, parse_duration};
-pub use deployment::{DeployDir, ResumeReport, Session};
+pub use deployment::{Current, CurrentShard, DeployDir, ResumeReport, Session, shard_of};
 pub use driver::{DirSnapshots, Driver, MemorySnapshots, Snapshot, SnapshotStore, SpawnLookup, WallClock};
 pub use error::{Error, ErrorKind};
 pub use history::{DeploymentRecord, EnvironmentStats, HISTORY_FAMILIES, History};
@@ -37,7 +37,7 @@ pub use rollout::{
     Action, ActionId, ActionKind, Code, Command, Event, Failure, Outcome, PauseReason, Phase, PlannedStep,
     ProcModel, Role, Rollout, RouteMode, RouterModel, Served, Serving, StepRecord, StepResult, UnitModel,
 };
-pub use runner::{Between, Control, CrashPoint, QueuedCommands, RunReport, Runner, Stop};
+pub use runner::{Between, Control, CrashPoint, FileControl, QueuedCommands, RunReport, Runner, Stop};
 pub use spec::{
     AnalysisSpec, CanaryStep, Cmp, Expectation, Finalize, HealthWindow, MetricCheck, ReleaseRef, RolloutSpec,
     SmokeTest, SpawnSpec, StateOptions, Strategy, Target, Validation,

@@ -325,6 +325,8 @@ pub struct PlanPart {
     pub rollout: Rollout,
     /// Its first actions (`drain_actions` after `new`, or the in-flight ones after a resume).
     pub pending: Vec<Action>,
+    /// Its journal, if it keeps one.
+    pub journal: Option<crate::journal::Journal>,
 }
 
 fn event_of(name: &str, rollout: &Rollout, stop: &Stop, aborting: bool) -> PlanEvent {
@@ -375,8 +377,12 @@ where
                 let mut d = driver(&name);
                 let mut control = QueuedCommands(command.into_iter().collect());
                 let pending = std::mem::take(&mut part.pending);
-                let result =
-                    Runner::new(&mut d).control(&mut control).run(&mut part.rollout, pending).map(|r| r.stop);
+                let PlanPart { rollout, journal, .. } = &mut part;
+                let mut runner = Runner::new(&mut d).control(&mut control);
+                if let Some(j) = journal.as_mut() {
+                    runner = runner.journal(j);
+                }
+                let result = runner.run(rollout, pending).map(|r| r.stop);
                 let _ = tx.send((name, part, result, aborting));
             });
         };

@@ -83,11 +83,27 @@ impl Release {
         instance: &InstanceKey,
         version: &str,
     ) -> Result<(Self, SpawnSpec), Error> {
+        Self::from_environment_in(project, None, environment, instance, version)
+    }
+
+    /// [`from_environment`](Self::from_environment) with the bundles read from
+    /// `out_dir` instead of the bundle config's own output directory.
+    pub fn from_environment_in(
+        project: &ao_env::Project,
+        out_dir: Option<&Path>,
+        environment: &str,
+        instance: &InstanceKey,
+        version: &str,
+    ) -> Result<(Self, SpawnSpec), Error> {
         let label = format!("{instance}@{version} ({environment})");
         let env = project.environment(environment).map_err(|e| Error::refused(&label, e.to_string()))?;
-        let targets = project
+        let mut targets = project
             .bundle()
-            .ok_or_else(|| Error::refused(&label, "the environment names no bundle_config"))?;
+            .ok_or_else(|| Error::refused(&label, "the environment names no bundle_config"))?
+            .clone();
+        if let Some(dir) = out_dir {
+            dir.clone_into(&mut targets.out_dir);
+        }
         let releases = targets.releases().map_err(|e| Error::refused(&label, e.to_string()))?;
         let desired =
             ao_env::Desired::new(&env, &releases).map_err(|e| Error::refused(&label, e.to_string()))?;
@@ -108,6 +124,19 @@ impl Release {
             boot: Some(ao_env::INFO_LUA.to_owned()),
         };
         Ok((release, spawn))
+    }
+
+    /// A release of code kept in a [`CodeStore`] (its hash was checked when it
+    /// was stored, against its manifest when it was first deployed): how a
+    /// promotion carries the very same code into the next environment with
+    /// that environment's config.
+    pub fn stored(
+        target: &str,
+        version: &str,
+        code: Vec<u8>,
+        config: Map<String, Value>,
+    ) -> Result<Self, Error> {
+        Self::checked(target, version, code.into(), PathBuf::from(format!("<code store:{target}>")), config)
     }
 
     fn checked(

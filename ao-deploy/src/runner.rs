@@ -23,6 +23,50 @@ impl Control for QueuedCommands {
     }
 }
 
+/// Commands appended to a file, one JSON string per line (`"pause"`), by
+/// `ao-ops pause|resume|abort|promote` while a deployer runs elsewhere.
+#[derive(Debug)]
+pub struct FileControl {
+    path: std::path::PathBuf,
+    offset: u64,
+}
+
+impl FileControl {
+    /// Watches `path`, skipping what it holds already.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        let path = path.into();
+        let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+        Self { path, offset }
+    }
+
+    /// Appends a command for the running deployer.
+    pub fn send(path: &std::path::Path, command: Command) -> Result<(), Error> {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let mut line = serde_json::to_vec(&command).unwrap_or_default();
+        line.push(b'\n');
+        f.write_all(&line).and_then(|()| f.sync_data()).map_err(|e| Error::io(path, e))
+    }
+}
+
+impl Control for FileControl {
+    fn poll(&mut self) -> Vec<Command> {
+        let Ok(bytes) = std::fs::read(&self.path) else { return Vec::new() };
+        let start = usize::try_from(self.offset).unwrap_or(usize::MAX).min(bytes.len());
+        // Only whole lines: a command being appended is read next time.
+        let end = bytes[start..].iter().rposition(|&b| b == b'\n').map_or(start, |i| start + i + 1);
+        self.offset = end as u64;
+        bytes[start..end]
+            .split(|&b| b == b'\n')
+            .filter_map(|line| serde_json::from_slice(line).ok())
+            .collect()
+    }
+}
+
 /// Where an injected crash strikes: before the `nth` action (0-based) runs, or
 /// after it ran but before its outcome reached the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

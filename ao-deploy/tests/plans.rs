@@ -43,7 +43,7 @@ fn plan(
         s.finalize = Finalize::Manual;
         let mut rollout = Rollout::new(s, Timestamp::from_millis(0)).unwrap();
         let pending = rollout.drain_actions();
-        parts.insert((*name).to_owned(), PlanPart { rollout, pending });
+        parts.insert((*name).to_owned(), PlanPart { rollout, pending, journal: None });
     }
     let nodes = [
         PlanNode { name: "registry".into(), depends_on: vec![] },
