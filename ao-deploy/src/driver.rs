@@ -229,8 +229,7 @@ impl<'a> Driver<'a> {
         Fut: std::future::Future<Output = Result<T, TransportError>>,
     {
         let clock = self.clock.clone();
-        block(retry(&self.retry, clock.as_ref(), &mut self.rng, op))
-            .map_err(|e| Error::transport(what, e.error))
+        block(retry(&self.retry, clock.as_ref(), &mut self.rng, op)).map_err(|e| Error::retried(what, e))
     }
 
     /// Sends `msg` (retrying), then reads its result (retrying the read alone).

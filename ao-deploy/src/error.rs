@@ -57,8 +57,10 @@ pub enum ErrorKind {
     Transport {
         /// What was being done.
         action: String,
-        /// The transport's error.
+        /// The transport's error (of the last attempt).
         source: TransportError,
+        /// Why no further attempt was made (`after 3 attempts, deadline reached`), if retried.
+        retries: Option<String>,
     },
     /// A process answered something the deploy protocol does not expect.
     Protocol {
@@ -159,9 +161,19 @@ impl Error {
         Self::new(ErrorKind::Protocol { action: action.into(), reason: reason.into() })
     }
 
-    #[allow(dead_code)] // used by the drivers
     pub(crate) fn transport(action: impl Into<String>, source: TransportError) -> Self {
-        Self::new(ErrorKind::Transport { action: action.into(), source })
+        Self::new(ErrorKind::Transport { action: action.into(), source, retries: None })
+    }
+
+    pub(crate) fn retried(action: impl Into<String>, e: ao_transport::retry::RetryError) -> Self {
+        let s = if e.attempts == 1 { "" } else { "s" };
+        let why = match e.gave_up {
+            ao_transport::retry::GiveUp::Final => "error is final",
+            ao_transport::retry::GiveUp::Attempts => "attempts exhausted",
+            ao_transport::retry::GiveUp::Deadline => "deadline reached",
+        };
+        let retries = Some(format!("after {} attempt{s}, {why}", e.attempts));
+        Self::new(ErrorKind::Transport { action: action.into(), source: e.error, retries })
     }
 
     pub(crate) fn refused(release: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -194,7 +206,10 @@ impl fmt::Display for Error {
             ErrorKind::Terminal { phase } => {
                 write!(f, "the rollout has finished ({phase}); it takes no more events")
             }
-            ErrorKind::Transport { action, source } => write!(f, "{action}: {source}"),
+            ErrorKind::Transport { action, source, retries: None } => write!(f, "{action}: {source}"),
+            ErrorKind::Transport { action, source, retries: Some(r) } => {
+                write!(f, "{action}: {source} ({r})")
+            }
             ErrorKind::Protocol { action, reason } => write!(f, "{action}: {reason}"),
             ErrorKind::StateCodec { offset, reason } => write!(f, "state bytes at offset {offset}: {reason}"),
             ErrorKind::Migration(m) => write!(f, "state migration: {m}"),
