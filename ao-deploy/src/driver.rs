@@ -144,7 +144,22 @@ pub struct Driver<'a> {
     rng: SplitMix64,
     probe_timeout: Duration,
     notes: Vec<String>,
+    metrics: Option<DriverMetrics>,
 }
+
+/// ao-health metric families the driver keeps up to date when given a registry.
+#[derive(Debug, Clone)]
+struct DriverMetrics {
+    /// Every analysis value measured, by rollout and metric name.
+    analysis: ao_health::Family<ao_health::Gauge>,
+    /// Health probes of deployed processes, by rollout and process: 1 up, 0 down.
+    probe_up: ao_health::Family<ao_health::Gauge>,
+    /// Actions run, by kind and outcome.
+    actions: ao_health::Family<ao_health::Counter>,
+}
+
+/// Names of the families [`Driver::metrics`] registers.
+pub const DRIVER_FAMILIES: &[&str] = &["ao_deploy_analysis_value", "ao_deploy_probe_up", "ao_deploy_actions"];
 
 impl std::fmt::Debug for Driver<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -187,7 +202,38 @@ impl<'a> Driver<'a> {
             rng: SplitMix64::new(0x0ade_9107),
             probe_timeout: Duration::from_secs(5),
             notes: Vec::new(),
+            metrics: None,
         }
+    }
+
+    /// Publishes what the driver measures in `registry` (ao-health): analysis
+    /// values, probe results, actions by kind and outcome ([`DRIVER_FAMILIES`]).
+    pub fn metrics(mut self, registry: &ao_health::Registry) -> Result<Self, Error> {
+        let bad = |e: ao_health::Error| Error::protocol("registering deploy metrics", e.to_string());
+        self.metrics = Some(DriverMetrics {
+            analysis: registry
+                .gauge_family(
+                    "ao_deploy_analysis_value",
+                    "Values measured for canary analyses.",
+                    &["rollout", "metric"],
+                )
+                .map_err(bad)?,
+            probe_up: registry
+                .gauge_family(
+                    "ao_deploy_probe_up",
+                    "Health probes of deployed processes (1 up, 0 down).",
+                    &["rollout", "process"],
+                )
+                .map_err(bad)?,
+            actions: registry
+                .counter_family(
+                    "ao_deploy_actions",
+                    "Rollout actions run, by kind and outcome.",
+                    &["kind", "outcome"],
+                )
+                .map_err(bad)?,
+        });
+        Ok(self)
     }
 
     /// Finds spawns again after a crash or a lost reply (otherwise a repeated
@@ -513,6 +559,28 @@ impl<'a> Driver<'a> {
 
     /// Runs one action. A returned error is reported to the core as a failure.
     pub fn execute(&mut self, spec: &RolloutSpec, action: &Action) -> Result<Outcome, Error> {
+        let result = self.run_action(spec, action);
+        if let Some(m) = &self.metrics {
+            let kind = kind_name(&action.kind);
+            m.actions.with(&[kind, if result.is_ok() { "ok" } else { "failed" }]).inc();
+            match &result {
+                Ok(Outcome::Measured { values }) => {
+                    for (k, v) in values {
+                        m.analysis.with(&[&spec.id, k]).set(*v);
+                    }
+                }
+                Ok(Outcome::Probed { healthy, .. }) => {
+                    if let ActionKind::Probe { process } = &action.kind {
+                        m.probe_up.with(&[&spec.id, process.as_str()]).set(f64::from(u8::from(*healthy)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        result
+    }
+
+    fn run_action(&mut self, spec: &RolloutSpec, action: &Action) -> Result<Outcome, Error> {
         let chunk = spec.state.chunk_bytes;
         let id = format!("{}-{}", spec.id, action.id);
         Ok(match &action.kind {
@@ -618,6 +686,24 @@ impl<'a> Driver<'a> {
                 Outcome::Retired
             }
         })
+    }
+}
+
+fn kind_name(k: &ActionKind) -> &'static str {
+    match k {
+        ActionKind::Spawn { .. } => "spawn",
+        ActionKind::Prepare { .. } => "prepare",
+        ActionKind::Load { .. } => "load",
+        ActionKind::Hold { .. } => "hold",
+        ActionKind::Snapshot { .. } => "snapshot",
+        ActionKind::Restore { .. } => "restore",
+        ActionKind::Transfer { .. } => "transfer",
+        ActionKind::Smoke { .. } => "smoke",
+        ActionKind::Route { .. } => "route",
+        ActionKind::Probe { .. } => "probe",
+        ActionKind::Measure { .. } => "measure",
+        ActionKind::Wait { .. } => "wait",
+        ActionKind::Retire { .. } => "retire",
     }
 }
 

@@ -171,7 +171,9 @@ mod ts;
 pub use analysis::{MEASURED, Verdict, judge};
 pub use config::{DeployConfig, ProcessDeploy, StrategyKind, parse_duration};
 pub use deployment::{Current, CurrentShard, DeployDir, ResumeReport, Session, shard_of};
-pub use driver::{DirSnapshots, Driver, MemorySnapshots, Snapshot, SnapshotStore, SpawnLookup, WallClock};
+pub use driver::{
+    DRIVER_FAMILIES, DirSnapshots, Driver, MemorySnapshots, Snapshot, SnapshotStore, SpawnLookup, WallClock,
+};
 pub use error::{Error, ErrorKind};
 pub use history::{DeploymentRecord, EnvironmentStats, HISTORY_FAMILIES, History};
 pub use journal::{Contents, Journal, MAGIC, MAX_RECORD, Record, TornTail, decode_journal, encode_record};

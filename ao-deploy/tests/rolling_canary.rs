@@ -48,10 +48,23 @@ fn run(
     spec: RolloutSpec,
     shards: &mut [Shard],
     per_action: u32,
+    then: Vec<Command>,
+) -> (Rollout, Vec<Stop>) {
+    run_with_metrics(ao, code, spec, shards, per_action, then, &ao_health::Registry::new())
+}
+
+/// [`run`], publishing the driver's metrics in `registry`.
+fn run_with_metrics(
+    ao: &LocalAo,
+    code: &dyn CodeStore,
+    spec: RolloutSpec,
+    shards: &mut [Shard],
+    per_action: u32,
     mut then: Vec<Command>,
+    registry: &ao_health::Registry,
 ) -> (Rollout, Vec<Stop>) {
     let snaps = MemorySnapshots::default();
-    let mut d = driver(ao, code, &snaps, &support::NO_MIGRATION);
+    let mut d = driver(ao, code, &snaps, &support::NO_MIGRATION).metrics(registry).unwrap();
     let mut rollout = Rollout::new(spec, Timestamp::from_millis(0)).unwrap();
     let mut pending = rollout.drain_actions();
     let mut stops = Vec::new();
@@ -258,8 +271,20 @@ fn a_failing_canary_analysis_aborts_and_the_stable_state_never_forked() {
     let s = spec("can-bad", bad.reference(), w.v1.reference(), canary(&w, steps), w.ao.signer());
     let mut shards =
         vec![Shard { blue: w.blue.clone(), router: w.router.clone(), players: Players::new(20, 100) }];
-    let (rollout, stops) = run(&w.ao, &w.code, s, &mut shards, 30, vec![]);
+    let registry = ao_health::Registry::new();
+    let (rollout, stops) = run_with_metrics(&w.ao, &w.code, s, &mut shards, 30, vec![], &registry);
     assert_eq!(stops, [Stop::Finished(Phase::RolledBack)]);
+    // What the analysis judged is published as ao-health metrics.
+    let text = registry.encode(ao_health::Format::Prometheus);
+    let ratio = text
+        .lines()
+        .find(|l| {
+            l.starts_with("ao_deploy_analysis_value{rollout=\"can-bad\",metric=\"canary_error_ratio\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("canary error ratio not exported:\n{text}"));
+    assert!(ratio > 0.05, "{text}");
+    assert!(text.contains("ao_deploy_actions_total{kind=\"measure\",outcome=\"ok\"}"), "{text}");
     let f = rollout.failure().unwrap();
     assert_eq!(f.step, "analysis errors");
     assert!(f.reason.contains("canary_error_ratio = "), "{}", f.reason);
