@@ -30,6 +30,17 @@ fn the_game_sees_the_original_sender_behind_the_router() {
     );
     assert_eq!(state["players"][0]["name"], "ann");
 
+    // The game's reply to a forwarded message goes to the player, not to the router:
+    // what the game does with ann's Move as the router forwards it.
+    let from_router = ao_transport::Address::new(w.router.as_str()).unwrap();
+    let forwarded = msg(
+        &w.blue,
+        &[("Action", "Move"), ("Direction", "E"), ("Forwarded-From", ann.as_ref()), ("Forward-Seq", "99")],
+    );
+    let r = w.ao.simulate_as(&from_router, forwarded).unwrap();
+    let reply = r.messages.iter().find(|m| m.tag("Action") == Some("Moved")).expect("moved");
+    assert_eq!(reply.target, ann.to_string());
+
     // Authorization behind the router: the owner may tick through it, a player may not.
     let before = w.ao.stats().messages;
     w.ao.submit(msg(&w.router, &[("Action", "Tick")])).unwrap();
