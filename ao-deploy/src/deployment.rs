@@ -182,19 +182,35 @@ impl DeployDir {
         ttl_ms: u64,
     ) -> Result<Session, Error> {
         let mut rollout = Rollout::new(spec.clone(), now)?;
-        let lease = acquire(&self.lease_path(), holder, &spec.id, now, ttl_ms)?;
-        if self.journal_path().exists() {
+        let in_progress = || -> Result<Option<Error>, Error> {
+            if !self.journal_path().exists() {
+                return Ok(None);
+            }
             let current =
                 self.in_progress()?.and_then(|c| c.begin().map(|b| b.0.id.clone())).unwrap_or_default();
-            if current != spec.id {
-                return Err(Error::new(ErrorKind::JournalMismatch(format!(
+            Ok(Some(Error::new(ErrorKind::JournalMismatch(if current == spec.id {
+                format!("rollout {current} was already started: resume it")
+            } else {
+                format!(
                     "rollout {current} is in progress in {}: resume or abort it first",
                     self.dir.display()
-                ))));
-            }
-            return Err(Error::new(ErrorKind::JournalMismatch(format!(
-                "rollout {current} was already started: resume it"
-            ))));
+                )
+            }))))
+        };
+        // Someone else's lease says who is at it; then a rollout in progress refuses.
+        if let Some(l) = read_lease(&self.lease_path())?
+            && !(l.holder == holder && l.rollout == spec.id)
+        {
+            return Err(l.held(now));
+        }
+        if let Some(e) = in_progress()? {
+            return Err(e);
+        }
+        let lease = acquire(&self.lease_path(), holder, &spec.id, now, ttl_ms)?;
+        // Another deployer may have started one between the check and the lease.
+        if let Some(e) = in_progress()? {
+            lease.release()?;
+            return Err(e);
         }
         let journal = Journal::create(
             &self.journal_path(),

@@ -43,7 +43,7 @@ impl Lease {
         self.idle_ms(now) > self.ttl_ms
     }
 
-    fn held(&self, now: Timestamp) -> Error {
+    pub(crate) fn held(&self, now: Timestamp) -> Error {
         Error::new(ErrorKind::LeaseHeld {
             holder: self.holder.clone(),
             rollout: self.rollout.clone(),

@@ -259,3 +259,21 @@ fn one_rollout_per_process_and_stale_leases_are_taken_over_explicitly() {
     std::fs::copy(s.dir.lease_path(), s.dir.path().join("ann-lease.json")).unwrap();
     assert!(matches!(ann.renew(now(&s)).unwrap_err().kind(), ErrorKind::LeaseLost { .. }));
 }
+
+#[test]
+fn a_refused_start_leaves_no_lease_behind() {
+    let s = scenario("blue-green", false);
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    let _ = run(&s, &mut session, Some(CrashPoint { nth: 1, after_running: false })).unwrap_err();
+    // Ann's rollout waits (say, paused): nobody holds the lease.
+    let ao_deploy::Session { lease, .. } = session;
+    lease.release().unwrap();
+    let mut other = s.spec.clone();
+    other.id = "second".into();
+    let err = s.dir.start(other, "ann", now(&s), 600_000).unwrap_err();
+    assert!(err.to_string().contains("rollout blue-green-crash is in progress"), "{err}");
+    assert!(s.dir.lease().unwrap().is_none(), "the refused start left a lease");
+    // The rollout in progress can still be resumed by anyone.
+    let (mut session, _) = s.dir.resume("bob", now(&s), 600_000, false).unwrap();
+    assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+}
