@@ -947,7 +947,7 @@ impl Rollout {
             if lane.done() || lane.waiting.is_some() || lane.sub == Sub::Blocked {
                 continue;
             }
-            if self.pause_requested && !self.holding() {
+            if self.pause_requested && self.mode == Mode::Forward && !self.holding() {
                 self.pause = Some(PauseReason::Operator);
                 self.pause_requested = false;
                 return None;
@@ -1559,7 +1559,9 @@ impl Rollout {
 
     fn start_rollback(&mut self) {
         self.mode = Mode::RollingBack;
+        // A rollback is never paused: a pause asked for before the failure is dropped.
         self.pause = None;
+        self.pause_requested = false;
         self.awaiting_finalize = false;
         let mut stages = Vec::new();
         for (i, u) in self.units.iter().enumerate().rev() {
