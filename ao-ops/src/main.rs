@@ -27,6 +27,30 @@ enum Command {
     /// Exit codes: 0 clean, 1 error, 2 drift.
     #[command(subcommand)]
     Env(ao_ops::environments::EnvCommand),
+    /// Roll a release out to an environment with the strategy its ao-deploy.toml
+    /// names (installs the process first if needed); `--plan` prints what would happen.
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
+    Deploy(ao_ops::deploying::DeployArgs),
+    /// Go back to the release that ran before (aborts a rollout in progress).
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
+    Rollback(ao_ops::deploying::TargetArgs),
+    /// Promote what succeeded in the previous environment into ENV, through its
+    /// gates (success, soak time, approvals); or, while a rollout of ENV is in
+    /// progress, skip its remaining steps.
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
+    Promote(ao_ops::deploying::PromoteArgs),
+    /// Pause the rollout in progress (deferred while a router buffers traffic).
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
+    Pause(ao_ops::deploying::TargetArgs),
+    /// Resume a paused or crashed rollout from its journal.
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
+    Resume(ao_ops::deploying::ResumeArgs),
+    /// Abort the rollout in progress: roll it back.
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
+    Abort(ao_ops::deploying::TargetArgs),
+    /// Every deployment: steps, durations, result, failing step; success rate
+    /// and mean times to deploy and to roll back per environment.
+    History(ao_ops::deploying::HistoryArgs),
     /// Check a bundle against its manifest, and its sources with --root.
     Verify {
         /// The bundle file.
@@ -64,6 +88,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Runs a deployment command and exits with its code unless it is 0.
+fn deploying(f: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<u8>) -> anyhow::Result<()> {
+    let code = f(&mut std::io::stdout().lock())?;
+    if code != 0 {
+        std::process::exit(i32::from(code));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo { seed } => ao_ops::demo::run(seed, &mut std::io::stdout().lock()),
@@ -75,6 +108,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Deploy(args) => deploying(|out| ao_ops::deploying::run_deploy(&args, out)),
+        Command::Rollback(args) => deploying(|out| ao_ops::deploying::run_rollback(&args, out)),
+        Command::Promote(args) => deploying(|out| ao_ops::deploying::run_promote(&args, out)),
+        Command::Pause(args) => deploying(|out| {
+            ao_ops::deploying::run_command(&args, Some(ao_deploy::Command::Pause), false, out)
+        }),
+        Command::Resume(args) => deploying(|out| {
+            ao_ops::deploying::run_command(
+                &args.target,
+                Some(ao_deploy::Command::Resume),
+                args.take_over,
+                out,
+            )
+        }),
+        Command::Abort(args) => deploying(|out| {
+            ao_ops::deploying::run_command(&args, Some(ao_deploy::Command::Abort), false, out)
+        }),
+        Command::History(args) => deploying(|out| ao_ops::deploying::run_history(&args, out)),
         Command::Verify { bundle, manifest, root } => ao_ops::bundling::run_verify(
             &bundle,
             manifest.as_deref(),

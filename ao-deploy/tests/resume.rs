@@ -1,0 +1,279 @@
+//! Crash injection on ao-local: the deployer dies before, or right after, each
+//! action in turn (before its outcome reaches the journal); a new deployer
+//! resumes from the journal. Every run must end in the same state as the run
+//! without a crash. Torn and corrupt journals, and the lease, too.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ao_deploy::{
+    Action, ActionId, CodeStore, CrashPoint, DeployDir, Driver, ErrorKind, Phase, Rollout, RolloutSpec,
+    Runner, Stop, Strategy,
+};
+use ao_health::Timestamp;
+use ao_local::LocalAo;
+use ao_transport::retry::Clock;
+use ao_transport::{AoTransport, ProcessId};
+use support::{LocalLookup, Players, World, game_state, info, router_status, spawn_spec, spec};
+
+/// Everything a deployment leaves behind that matters.
+#[derive(Debug, PartialEq)]
+struct End {
+    phase: Phase,
+    router: String,
+    processes: Vec<(ProcessId, String, bool)>,
+    game: String,
+    ledger: String,
+}
+
+fn end(ao: &LocalAo, router: &ProcessId, phase: Phase) -> End {
+    let status = router_status(ao, router);
+    let active: ProcessId = status["active"].as_str().unwrap().parse().unwrap();
+    let processes = ao
+        .processes()
+        .into_iter()
+        .filter(|p| p != router)
+        .map(|p| {
+            let i = info(ao, &p);
+            (p, i["release"].as_str().unwrap().to_owned(), i["retired"].as_bool().unwrap())
+        })
+        .collect();
+    End {
+        phase,
+        router: format!(
+            "{} {} {} {} {}",
+            status["active"], status["mode"], status["seq"], status["forwarded"], status["shadow"]
+        ),
+        processes,
+        game: game_state(ao, &active),
+        ledger: info(ao, &active)["ledger"].to_string(),
+    }
+}
+
+struct Scenario {
+    w: World,
+    spec: RolloutSpec,
+    dir: DeployDir,
+    _tmp: tempfile::TempDir,
+    players: RefCell<Players>,
+    /// Actions that already had their traffic: a re-run after a crash sends none.
+    seen: RefCell<BTreeSet<ActionId>>,
+}
+
+fn scenario(kind: &str, bad: bool) -> Scenario {
+    let w = World::new(LocalAo::builder().seed(42).build().unwrap());
+    let release = if bad { support::broken() } else { support::v2() };
+    w.code.put_release(&release).unwrap();
+    let strategy = match kind {
+        "blue-green" => {
+            Strategy::BlueGreen { target: w.target(), spawn: spawn_spec(), scale_down_delay_ms: 1_000 }
+        }
+        _ => Strategy::InPlace { target: w.target() },
+    };
+    let mut spec =
+        spec(&format!("{kind}-crash"), release.reference(), w.v1.reference(), strategy, w.ao.signer());
+    spec.validation.health.duration_ms = 1_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = DeployDir::new(tmp.path().join("dev/world"));
+    Scenario {
+        w,
+        spec,
+        dir,
+        _tmp: tmp,
+        players: RefCell::new(Players::new(6, 77)),
+        seen: RefCell::new(BTreeSet::new()),
+    }
+}
+
+fn now(s: &Scenario) -> Timestamp {
+    Timestamp::from_millis(Clock::now(&s.w.ao).as_millis() as u64)
+}
+
+fn run(
+    s: &Scenario,
+    session: &mut ao_deploy::Session,
+    crash: Option<CrashPoint>,
+) -> Result<ao_deploy::RunReport, ao_deploy::Error> {
+    let snaps = s.dir.snapshots();
+    let lookup = LocalLookup(s.w.ao.clone());
+    let t: Arc<dyn AoTransport> = Arc::new(s.w.ao.clone());
+    let c: Arc<dyn Clock> = Arc::new(s.w.ao.clone());
+    let mut d = Driver::new(t, c, &s.w.code, &snaps, &support::NO_MIGRATION)
+        .lookup(&lookup)
+        .retry_policy(support::fast_retry());
+    let mut between = |_: &Rollout, a: &Action| {
+        if s.seen.borrow_mut().insert(a.id) {
+            s.players.borrow_mut().send(&s.w.ao, &s.w.router, 12);
+        }
+    };
+    let mut runner =
+        Runner::new(&mut d).journal(&mut session.journal).lease(&mut session.lease).between(&mut between);
+    if let Some(c) = crash {
+        runner = runner.crash_at(c);
+    }
+    runner.run(&mut session.rollout, std::mem::take(&mut session.pending))
+}
+
+/// One whole deployment, crashing at `crash` and resuming once; `torn` bytes
+/// are appended to the journal after the crash, as a write cut short would leave them.
+fn deploy(
+    kind: &str,
+    bad: bool,
+    crash: Option<CrashPoint>,
+    torn: &[u8],
+) -> (End, u64, Option<ao_deploy::ResumeReport>) {
+    let s = scenario(kind, bad);
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    let (actions, report, session) = match run(&s, &mut session, crash) {
+        Ok(r) => (r.actions, None, session),
+        Err(e) => {
+            assert!(matches!(e.kind(), ErrorKind::Crashed { .. }), "{e}");
+            drop(session);
+            if !torn.is_empty() {
+                use std::io::Write as _;
+                let mut f = std::fs::OpenOptions::new().append(true).open(s.dir.journal_path()).unwrap();
+                f.write_all(torn).unwrap();
+            }
+            let (mut session, report) = s.dir.resume("ann", now(&s), 600_000, false).unwrap();
+            let r = run(&s, &mut session, None).unwrap();
+            (r.actions, Some(report), session)
+        }
+    };
+    assert!(session.rollout.is_terminal());
+    let e = end(&s.w.ao, &s.w.router, session.rollout.phase());
+    let archived = s.dir.finish(session).unwrap();
+    assert!(archived.exists() && !s.dir.journal_path().exists() && s.dir.lease().unwrap().is_none());
+    (e, actions, report)
+}
+
+fn crash_everywhere(kind: &str, bad: bool, expected: &Phase) {
+    let (reference, n, _) = deploy(kind, bad, None, b"");
+    assert_eq!(&reference.phase, expected);
+    assert!(n >= 6, "{n} actions");
+    for nth in 0..n {
+        for after_running in [false, true] {
+            let point = CrashPoint { nth, after_running };
+            let (got, _, report) = deploy(kind, bad, Some(point), b"");
+            let report = report.expect("it crashed");
+            // One lane: exactly one action was in flight at the crash, and it runs again.
+            assert_eq!(report.in_flight.len(), 1, "{point:?}");
+            assert_eq!(got, reference, "{kind}: crash {point:?} ended elsewhere");
+        }
+    }
+}
+
+#[test]
+fn blue_green_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("blue-green", false, &Phase::Succeeded);
+}
+
+#[test]
+fn a_blue_green_rollback_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("blue-green", true, &Phase::RolledBack);
+}
+
+#[test]
+fn in_place_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("in-place", true, &Phase::RolledBack);
+}
+
+#[test]
+fn a_torn_journal_tail_is_reported_cut_and_the_run_still_ends_the_same() {
+    let (reference, _, _) = deploy("blue-green", false, None, b"");
+    let record = ao_deploy::encode_record(&ao_deploy::Record::Note {
+        text: "half".into(),
+        at: Timestamp::from_millis(1),
+    });
+    for cut in [3, 19, record.len() - 1] {
+        let (got, _, report) =
+            deploy("blue-green", false, Some(CrashPoint { nth: 4, after_running: true }), &record[..cut]);
+        let torn = report.unwrap().torn.expect("torn tail reported");
+        assert_eq!(torn.bytes, cut as u64);
+        assert_eq!(got, reference);
+    }
+}
+
+#[test]
+fn a_corrupt_journal_is_refused_with_where() {
+    let s = scenario("blue-green", false);
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    let err = run(&s, &mut session, Some(CrashPoint { nth: 3, after_running: false })).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Crashed { after_actions: 3 }));
+    drop(session);
+    let path = s.dir.journal_path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = s.dir.resume("ann", now(&s), 600_000, false).unwrap_err();
+    match err.kind() {
+        ErrorKind::JournalCorrupt { offset, record, .. } => {
+            assert!(*offset as usize <= middle, "{err}");
+            assert!(err.to_string().contains(&format!("at byte {offset} (record {record})")), "{err}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn one_rollout_per_process_and_stale_leases_are_taken_over_explicitly() {
+    let s = scenario("blue-green", false);
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 10_000).unwrap();
+    let err = run(&s, &mut session, Some(CrashPoint { nth: 2, after_running: true })).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Crashed { .. }));
+    drop(session);
+    // A second deployer is refused with who holds the lease.
+    let mut other = s.spec.clone();
+    other.id = "someone-else".into();
+    let err = s.dir.start(other, "bob", now(&s), 10_000).unwrap_err();
+    assert!(
+        err.to_string().starts_with("the process is being deployed by ann (rollout blue-green-crash"),
+        "{err}"
+    );
+    let err = s.dir.resume("bob", now(&s), 10_000, true).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::LeaseHeld { stale: false, .. }),
+        "a fresh lease is not taken over"
+    );
+    // Ann is gone for longer than the lease lives: bob may take it over, explicitly.
+    s.w.ao.advance(std::time::Duration::from_secs(11));
+    let err = s.dir.resume("bob", now(&s), 10_000, false).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::LeaseHeld { stale: true, .. }));
+    let (mut session, report) = s.dir.resume("bob", now(&s), 10_000, true).unwrap();
+    assert_eq!(report.taken_over_from.as_deref(), Some("ann"));
+    let r = run(&s, &mut session, None).unwrap();
+    assert_eq!(r.stop, Stop::Finished(Phase::Succeeded));
+    let contents = s.dir.in_progress().unwrap().unwrap();
+    assert_eq!(contents.holder(), Some("bob"), "the takeover is in the journal");
+    assert!(
+        contents
+            .records
+            .iter()
+            .any(|r| matches!(r, ao_deploy::Record::Takeover { from, .. } if from == "ann"))
+    );
+    // Ann comes back with her old lease: it is lost.
+    let mut ann = ao_deploy::acquire(&s.dir.path().join("ann-lease.json"), "ann", "x", now(&s), 1).unwrap();
+    std::fs::copy(s.dir.lease_path(), s.dir.path().join("ann-lease.json")).unwrap();
+    assert!(matches!(ann.renew(now(&s)).unwrap_err().kind(), ErrorKind::LeaseLost { .. }));
+}
+
+#[test]
+fn a_refused_start_leaves_no_lease_behind() {
+    let s = scenario("blue-green", false);
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    let _ = run(&s, &mut session, Some(CrashPoint { nth: 1, after_running: false })).unwrap_err();
+    // Ann's rollout waits (say, paused): nobody holds the lease.
+    let ao_deploy::Session { lease, .. } = session;
+    lease.release().unwrap();
+    let mut other = s.spec.clone();
+    other.id = "second".into();
+    let err = s.dir.start(other, "ann", now(&s), 600_000).unwrap_err();
+    assert!(err.to_string().contains("rollout blue-green-crash is in progress"), "{err}");
+    assert!(s.dir.lease().unwrap().is_none(), "the refused start left a lease");
+    // The rollout in progress can still be resumed by anyone.
+    let (mut session, _) = s.dir.resume("bob", now(&s), 600_000, false).unwrap();
+    assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+}
