@@ -192,13 +192,30 @@ impl StateStore for MemoryStateStore {
 
 /// Writes `bytes` to `path` so that a crash leaves the old file or the new one,
 /// never a mix: a temporary file beside it, fsync, rename over, fsync the directory.
+///
+/// Every call writes its own temporary file (`.{name}.{pid}.{n}.tmp`, `n` a
+/// process-wide counter, created with `create_new`), so concurrent writers to
+/// one path, in one process or several, never share a temporary file: the last
+/// rename wins and the file holds one writer's bytes whole. The temporary file
+/// is removed when any step fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let pid = std::process::id();
+    // A name left by a crashed run of a process with the same pid is skipped.
+    let (tmp, mut f) = loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&tmp, e)),
+        }
+    };
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(f);
@@ -269,5 +286,46 @@ mod tests {
         assert!(blocked.join("inner").exists());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    }
+
+    #[test]
+    fn concurrent_writers_to_one_path_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        // Large, distinct contents: a shared temporary file would interleave or truncate them.
+        let contents: Vec<Vec<u8>> =
+            (0..8u8).map(|i| std::iter::repeat_n(b'a' + i, 64 * 1024 + usize::from(i)).collect()).collect();
+        std::thread::scope(|s| {
+            for c in &contents {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(path, c).unwrap();
+                    }
+                });
+            }
+        });
+        let got = std::fs::read(&path).unwrap();
+        assert!(contents.contains(&got), "the file is one writer's complete content ({} bytes)", got.len());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["s.json"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_stale_temporary_name_is_skipped_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        // Temporary names this process could pick next, left by "a crashed run".
+        for n in 0..64 {
+            let stale = dir.path().join(format!(".s.json.{}.{n}.tmp", std::process::id()));
+            std::fs::write(stale, b"stale").unwrap();
+        }
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let stale = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().is_some_and(|x| x == "tmp") && std::fs::read(&p).unwrap() == b"stale"
+        });
+        assert_eq!(stale.count(), 64, "stale files are left alone, not overwritten");
     }
 }
