@@ -160,6 +160,7 @@ impl<'a> Provisioner<'a> {
                     process: pid.clone(),
                     code_hash: None,
                     baseline_handlers: Vec::new(),
+                    eval_count: None,
                     retired: false,
                 };
                 if let Some(old) = state.instances.insert(instance.clone(), record) {
@@ -194,6 +195,8 @@ impl<'a> Provisioner<'a> {
                 if let Some(r) = state.instances.get_mut(instance).filter(|r| r.process == pid) {
                     r.code_hash = seen.code_hash;
                     r.baseline_handlers = seen.handlers;
+                    // ao-env's own Evals, counted, so that only others' show as drift.
+                    r.eval_count = Some(seen.eval_count);
                 }
             }
             Action::SetConfig { instance, process, config } => {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::desired::{Desired, DesiredInstance, SPAWN_TAGS};
 use crate::observe::{Observation, Observed};
-use crate::state::{InstanceKey, State};
+use crate::state::{InstanceKey, Record, State};
 
 /// Handlers the aos prelude and `info.lua` bring: never drift.
 pub(crate) fn is_system_handler(name: &str) -> bool {
@@ -239,6 +239,24 @@ pub enum Difference {
         /// Evals since the release was last loaded (or all recorded, if it never was).
         evals_since: u64,
     },
+    /// The process ran Evals ao-env did not make (or its Eval count went back):
+    /// its `Info` counts a different number than the state file recorded after
+    /// ao-env's last Eval. Caught even when the code hash matches again (an Eval
+    /// behind the tool's back, then the release re-Eval'ed over it). The plan
+    /// loads the release again; data an unrecorded Eval changed is not undone.
+    UnrecordedEvals {
+        /// The instance.
+        instance: InstanceKey,
+        /// The process.
+        process: ProcessId,
+        /// The count the state file recorded.
+        recorded: u64,
+        /// The count the process reports.
+        found: u64,
+        /// Hashes of the unrecorded Evals still in the process's history
+        /// (it keeps the last 16), oldest first.
+        hashes: Vec<String>,
+    },
     /// Handlers the config expects are not registered.
     MissingHandlers {
         /// The instance.
@@ -306,6 +324,18 @@ impl fmt::Display for Difference {
                 f,
                 "{instance}: loaded code {} is not release {expected} ({evals_since} eval(s) since the release)",
                 opt(found.as_ref())
+            ),
+            Difference::UnrecordedEvals { instance, recorded, found, hashes, .. } if found > recorded => {
+                write!(f, "{instance}: {} Eval(s) not made by ao-env since its last load", found - recorded)?;
+                if !hashes.is_empty() {
+                    let short: Vec<&str> = hashes.iter().map(|h| &h[..12.min(h.len())]).collect();
+                    write!(f, " ({})", short.join(", "))?;
+                }
+                Ok(())
+            }
+            Difference::UnrecordedEvals { instance, recorded, found, .. } => write!(
+                f,
+                "{instance}: Eval count went back from {recorded} to {found} (the process's ao-env record was reset)"
             ),
             Difference::MissingHandlers { instance, names, .. } => {
                 write!(f, "{instance}: handlers missing: {}", names.join(", "))
@@ -415,7 +445,7 @@ pub fn drift(desired: &Desired, state: &State, observed: &BTreeMap<InstanceKey, 
                 });
             }
             Observation::Running(seen) => {
-                running(&mut diffs, &mut actions, want, &pid, &record.baseline_handlers, seen);
+                running(&mut diffs, &mut actions, want, record, seen);
             }
         }
     }
@@ -468,11 +498,11 @@ fn running(
     diffs: &mut Vec<Difference>,
     actions: &mut Vec<Action>,
     want: &DesiredInstance,
-    pid: &ProcessId,
-    baseline: &[String],
+    record: &Record,
     seen: &Observed,
 ) {
     let key = &want.instance;
+    let (pid, baseline) = (&record.process, record.baseline_handlers.as_slice());
     if seen.retired {
         diffs.push(Difference::Retired { instance: key.clone(), process: pid.clone() });
         provision(actions, want, Some(pid.clone()));
@@ -509,6 +539,20 @@ fn running(
             expected: want.code_hash.clone(),
             found: seen.code_hash.clone(),
             evals_since: since,
+        });
+        reload = true;
+    }
+    if let Some(recorded) = record.eval_count
+        && recorded != seen.eval_count
+    {
+        let extra = seen.eval_count.saturating_sub(recorded);
+        let kept = usize::try_from(extra).unwrap_or(usize::MAX).min(seen.evals.len());
+        diffs.push(Difference::UnrecordedEvals {
+            instance: key.clone(),
+            process: pid.clone(),
+            recorded,
+            found: seen.eval_count,
+            hashes: seen.evals[seen.evals.len() - kept..].iter().map(|e| e.hash.clone()).collect(),
         });
         reload = true;
     }

@@ -68,6 +68,11 @@ pub struct Record {
     /// The handlers it had right after that load: anything added later is drift.
     #[serde(default)]
     pub baseline_handlers: Vec<String>,
+    /// The process's Eval count (`Info`'s `code.count`) right after ao-env's
+    /// last Eval: any other count is an Eval ao-env did not make. `None` in
+    /// records written before ao-env kept it (then only the code hash is checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_count: Option<u64>,
     /// Whether it has been retired (for records in [`State::retired`]; an entry
     /// there with `false` is waiting to be retired).
     #[serde(default)]
@@ -238,6 +243,7 @@ mod tests {
             process: ProcessId::from_bytes([byte; 32]),
             code_hash: Some("ab".repeat(32)),
             baseline_handlers: vec!["Join".into()],
+            eval_count: Some(1),
             retired: false,
         }
     }

@@ -122,6 +122,7 @@ fn isolation_between_environments() {
             process: ao_transport::ProcessId::from_bytes([9; 32]),
             code_hash: None,
             baseline_handlers: vec![],
+            eval_count: None,
             retired: false,
         },
     );

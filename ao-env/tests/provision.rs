@@ -120,7 +120,13 @@ fn an_eval_behind_the_tools_back_is_detected_and_planned_away() {
         "{report}"
     );
     assert!(report.differences.iter().any(|d| matches!(d, Difference::Config { key, found: Some(v), .. } if key == "max_players" && v == 999)), "{report}");
-    assert_eq!(report.differences.len(), 3, "{report}");
+    assert!(
+        report.differences.iter().any(
+            |d| matches!(d, Difference::UnrecordedEvals { found, recorded, .. } if *found == recorded + 1)
+        ),
+        "{report}"
+    );
+    assert_eq!(report.differences.len(), 4, "{report}");
     let kinds: Vec<&str> = report
         .plan
         .actions
@@ -143,6 +149,64 @@ fn an_eval_behind_the_tools_back_is_detected_and_planned_away() {
     assert_eq!(after.exit_code(), ExitCode::Clean, "{after}");
     let r = ao.call(Message::builder(world.clone()).tag("Action", "Backdoor").build().unwrap()).unwrap().1;
     assert!(r.messages.iter().all(|m| m.data_str() != Some("open")), "the backdoor is gone");
+}
+
+#[test]
+fn an_eval_hidden_under_a_reload_of_the_release_is_still_drift() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = FileStateStore::new(&f.state_dir);
+    let p = Provisioner::new(&ao, &FsCode, &store);
+    let env = f.project.environment("dev").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    p.reconcile(&env, &desired, &[]).unwrap();
+    let key = ao_env::InstanceKey::new("world", 0);
+    let world = store.load("dev").unwrap().instances[&key].process.clone();
+
+    // Behind the tool's back: an Eval that adds no handler and touches no
+    // config, then the release Eval'ed again over it, so the code hash matches.
+    let rogue = "RogueWasHere = true";
+    assert!(ao.eval(&world, rogue).unwrap().error.is_none());
+    let release = std::fs::read_to_string(f.releases.get("arena").unwrap().bundle.as_path()).unwrap();
+    assert!(ao.eval(&world, &release).unwrap().error.is_none());
+    let Observation::Running(seen) = ao_env::observe_process(&ao, &key, &world).unwrap() else { panic!() };
+    assert_eq!(seen.code_hash.as_deref(), Some(f.releases.get("arena").unwrap().hash.as_str()));
+
+    let (state, report) = p.drift(&desired).unwrap();
+    let recorded = state.instances[&key].eval_count.unwrap();
+    assert_eq!(
+        report.differences,
+        [Difference::UnrecordedEvals {
+            instance: key.clone(),
+            process: world.clone(),
+            recorded,
+            found: recorded + 2,
+            hashes: vec![
+                blake3::hash(rogue.as_bytes()).to_hex().to_string(),
+                f.releases.get("arena").unwrap().hash.clone()
+            ],
+        }],
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("world/0: 2 Eval(s) not made by ao-env since its last load"),
+        "{report}"
+    );
+    assert_eq!(ExitCode::of(&Ok(report.clone())), ExitCode::Drift);
+    assert_eq!(report.exit_code().code(), 2);
+    assert!(
+        matches!(&report.plan.actions[..], [Action::Eval { instance, process: Some(p), .. }] if *instance == key && *p == world)
+    );
+
+    // Applying records ao-env's own Eval: the next check is clean, and again after that.
+    let (_, applied) = p.reconcile(&env, &desired, &[]).unwrap();
+    assert_eq!(applied.done, 1);
+    let state = store.load("dev").unwrap();
+    assert_eq!(state.instances[&key].eval_count, Some(recorded + 3));
+    let (_, after) = p.drift(&desired).unwrap();
+    assert_eq!(after.exit_code(), ExitCode::Clean, "{after}");
+    let (again, applied) = p.reconcile(&env, &desired, &[]).unwrap();
+    assert!(again.is_clean() && again.plan.is_empty() && applied.done == 0, "{again}");
 }
 
 #[test]

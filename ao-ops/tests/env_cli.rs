@@ -65,7 +65,7 @@ fn check_drift_apply_and_the_exit_code_contract() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let kinds: Vec<&str> =
         report["differences"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["code", "extra-handlers"]);
+    assert_eq!(kinds, ["code", "unrecorded-evals", "extra-handlers"]);
     let (code, out, _) = run(&["env", "plan", "dev"]);
     assert_eq!(code, 2);
     assert!(out.contains("eval") && out.contains("remove") && out.contains("Backdoor"), "{out}");
