@@ -288,6 +288,25 @@ pub enum Difference {
         /// Value found.
         found: Option<serde_json::Value>,
     },
+    /// An apply was interrupted between a spawn and its record: the next apply
+    /// finds the process by its nonce tag (with a [`SpawnLookup`](crate::SpawnLookup))
+    /// or spawns again if the spawn never happened.
+    InterruptedSpawn {
+        /// The instance.
+        instance: InstanceKey,
+        /// The value of its `AoEnv-Spawn-Nonce` spawn tag.
+        nonce: String,
+    },
+    /// A spawn that may have created a process ao-env never recorded (an
+    /// interrupted spawn made again without a lookup). No plan fixes it: find
+    /// the process by its nonce tag, retire it, and remove the entry from the
+    /// state file's `unconfirmed` list.
+    PossibleOrphan {
+        /// The instance.
+        instance: InstanceKey,
+        /// The value of its `AoEnv-Spawn-Nonce` spawn tag.
+        nonce: String,
+    },
     /// A live process the config no longer wants (or a replaced one not yet retired).
     Orphan {
         /// The instance it served.
@@ -348,6 +367,14 @@ impl fmt::Display for Difference {
                 "{instance}: config.{key} is {}, wanted {}",
                 opt(found.as_ref()),
                 opt(expected.as_ref())
+            ),
+            Difference::InterruptedSpawn { instance, nonce } => write!(
+                f,
+                "{instance}: a spawn (AoEnv-Spawn-Nonce {nonce}) was interrupted before its id was recorded"
+            ),
+            Difference::PossibleOrphan { instance, nonce } => write!(
+                f,
+                "{instance}: a process spawned with AoEnv-Spawn-Nonce {nonce} may be running unrecorded: find it, retire it, then remove it from the state file's `unconfirmed` list"
             ),
             Difference::Orphan { instance, process } => {
                 write!(f, "{instance}: process {process} is not wanted and not retired")
@@ -457,6 +484,12 @@ pub fn drift(desired: &Desired, state: &State, observed: &BTreeMap<InstanceKey, 
     }
     for r in state.retired.iter().filter(|r| !r.retired) {
         diffs.push(Difference::Orphan { instance: r.instance.clone(), process: r.process.clone() });
+    }
+    for i in state.intents.values() {
+        diffs.push(Difference::InterruptedSpawn { instance: i.instance.clone(), nonce: i.nonce.clone() });
+    }
+    for i in &state.unconfirmed {
+        diffs.push(Difference::PossibleOrphan { instance: i.instance.clone(), nonce: i.nonce.clone() });
     }
     actions.extend(pending_retirements(state));
     DriftReport {

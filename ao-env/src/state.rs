@@ -79,6 +79,19 @@ pub struct Record {
     pub retired: bool,
 }
 
+/// A spawn ao-env is about to make (or made without learning the id): saved
+/// in the state file *before* the spawn, with the unique value of the
+/// [`SPAWN_NONCE_TAG`](crate::SPAWN_NONCE_TAG) spawn tag, so that a re-apply after
+/// a crash between spawn and record can find the process instead of spawning a
+/// duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnIntent {
+    /// The instance the spawn is for.
+    pub instance: InstanceKey,
+    /// The value of the nonce tag.
+    pub nonce: String,
+}
+
 /// An environment's state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -91,12 +104,28 @@ pub struct State {
     /// Processes taken out of service (replaced, removed, torn down), oldest first.
     #[serde(default)]
     pub retired: Vec<Record>,
+    /// Spawns started but not yet recorded, by instance. An entry left here by
+    /// a crash is resolved by the next apply (see [`SpawnLookup`](crate::SpawnLookup)).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub intents: BTreeMap<InstanceKey, SpawnIntent>,
+    /// Spawns that may have created a process ao-env never recorded (a crash
+    /// left the intent and no lookup could tell): possible orphans for a person
+    /// to find by their nonce tag, retire, and remove from this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<SpawnIntent>,
 }
 
 impl State {
     /// An empty state for `environment`.
     pub fn new(environment: impl Into<String>) -> Self {
-        Self { format: 1, environment: environment.into(), instances: BTreeMap::new(), retired: Vec::new() }
+        Self {
+            format: 1,
+            environment: environment.into(),
+            instances: BTreeMap::new(),
+            retired: Vec::new(),
+            intents: BTreeMap::new(),
+            unconfirmed: Vec::new(),
+        }
     }
 
     /// Every process id the environment has or had.
@@ -115,6 +144,11 @@ impl State {
         for (k, r) in &state.instances {
             if *k != r.instance {
                 return Err(bad(format!("entry {k} holds the record of {}", r.instance)));
+            }
+        }
+        for (k, i) in &state.intents {
+            if *k != i.instance {
+                return Err(bad(format!("intent {k} is for {}", i.instance)));
             }
         }
         Ok(state)

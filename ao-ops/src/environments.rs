@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ao_env::{
-    Desired, ExitCode, FileStateStore, FsCode, Project, Provisioner, StateStore, consistency, observe,
-    sync_to_file,
+    Desired, ExitCode, FileStateStore, FsCode, InfoLookup, Project, Provisioner, StateStore, consistency,
+    observe, sync_to_file,
 };
 
 /// Where the environment files, state files and the local AO live.
@@ -206,9 +206,22 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
             let e = ctx.project.environment(env)?;
             let desired = ctx.desired(&e)?;
             let ao = ctx.ao()?;
-            let (report, applied) =
-                Provisioner::new(&ao, &FsCode, &ctx.store).reconcile(&e, &desired, approvals)?;
+            // A spawn an interrupted apply left unrecorded is found again by its nonce tag.
+            let lookup = InfoLookup::new(&ao, ao.processes());
+            let (report, applied) = Provisioner::new(&ao, &FsCode, &ctx.store)
+                .with_lookup(&lookup)
+                .reconcile(&e, &desired, approvals)?;
             write!(out, "{}", report.plan)?;
+            for pid in &applied.adopted {
+                writeln!(out, "recorded {pid}: spawned by an interrupted apply, found by its nonce tag")?;
+            }
+            for i in &applied.unconfirmed {
+                writeln!(
+                    out,
+                    "warning: {}: a spawn with AoEnv-Spawn-Nonce {} may have left a process running unrecorded",
+                    i.instance, i.nonce
+                )?;
+            }
             writeln!(
                 out,
                 "applied {} action(s): {} spawned, {} retired; state in {}",
