@@ -110,7 +110,7 @@ pub enum EnvCommand {
         /// Copy from.
         #[arg(long)]
         from: String,
-        /// Copy into (its overlay file is rewritten).
+        /// Copy into: its overlay's `[processes]` sections are rewritten, the rest of the file kept.
         #[arg(long)]
         to: String,
     },
