@@ -111,7 +111,9 @@ pub struct ApplyReport {
     /// Processes retired.
     pub retired: Vec<ProcessId>,
     /// Processes an earlier, interrupted apply spawned and did not record,
-    /// found again by their nonce tag and recorded instead of spawning anew.
+    /// found again by their nonce tag and recorded: as the instance's process
+    /// instead of spawning anew, or, when the instance is no longer wanted, as
+    /// waiting to be retired (the next plan retires it).
     pub adopted: Vec<ProcessId>,
     /// Interrupted spawns no lookup could resolve (no [`SpawnLookup`] was
     /// given): each may have left a process running that ao-env does not
@@ -189,7 +191,30 @@ impl<'a> Provisioner<'a> {
             report.done += 1;
             self.store.save(state)?;
         }
+        if !state.intents.is_empty() {
+            self.settle_intents(state, &mut report)?;
+            self.store.save(state)?;
+        }
         Ok(report)
+    }
+
+    /// Intents no `Spawn` of the plan took up (their instance is no longer
+    /// wanted): a process found under one waits in the retired list to be
+    /// retired by the next plan; one not found never existed; without a
+    /// lookup each becomes a possible orphan.
+    fn settle_intents(&self, state: &mut State, report: &mut ApplyReport) -> Result<(), Error> {
+        for (instance, intent) in std::mem::take(&mut state.intents) {
+            if let Some(lookup) = self.lookup {
+                for pid in lookup.find(SPAWN_NONCE_TAG, &intent.nonce)? {
+                    state.retired.push(new_record(&instance, pid.clone()));
+                    report.adopted.push(pid);
+                }
+            } else {
+                state.unconfirmed.push(intent.clone());
+                report.unconfirmed.push(intent);
+            }
+        }
+        Ok(())
     }
 
     fn resolve(

@@ -349,3 +349,37 @@ fn without_a_lookup_an_interrupted_spawn_is_reported_as_a_possible_orphan() {
     assert_eq!(found.len(), 1);
     assert!(!state.instances.values().any(|r| r.process == found[0]));
 }
+
+#[test]
+fn a_process_spawned_before_a_crash_for_an_instance_no_longer_wanted_is_retired() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = MemoryStateStore::default();
+    let env = f.project.environment("dev").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    Provisioner::new(&CrashAfterSpawn(&ao), &FsCode, &store).reconcile(&env, &desired, &[]).unwrap_err();
+    let [orphan] = &ao.processes()[..] else { panic!() };
+    let intent = store.load("dev").unwrap().intents.into_values().next().unwrap();
+    // The config changes meanwhile: that instance is gone.
+    let mut smaller = desired.clone();
+    smaller.instances.remove(&intent.instance);
+    assert!(!smaller.instances.is_empty());
+
+    let lookup = InfoLookup::new(&ao, ao.processes());
+    let p = Provisioner::new(&ao, &FsCode, &store).with_lookup(&lookup);
+    let (_, applied) = p.reconcile(&env, &smaller, &[]).unwrap();
+    assert_eq!(applied.adopted, std::slice::from_ref(orphan));
+    let state = store.load("dev").unwrap();
+    assert!(state.intents.is_empty());
+    assert!(state.retired.iter().any(|r| &r.process == orphan && !r.retired), "waiting to be retired");
+    let (report, applied) = p.reconcile(&env, &smaller, &[]).unwrap();
+    assert!(
+        report
+            .differences
+            .contains(&Difference::Orphan { instance: intent.instance.clone(), process: orphan.clone() })
+    );
+    assert_eq!(applied.retired, std::slice::from_ref(orphan));
+    let (_, after) = p.drift(&smaller).unwrap();
+    assert!(after.is_clean(), "{after}");
+    assert_eq!(ao.processes().len(), 2, "the orphan plus the one wanted instance, nothing spawned twice");
+}
