@@ -40,6 +40,11 @@ pub enum EnvCommand {
         /// Where the files are.
         #[command(flatten)]
         paths: EnvPaths,
+        /// Also resolve every wallet and secret (environment variables, files):
+        /// no two environments may use one wallet under different references,
+        /// and no config value may hold a secret's value. Values are never printed.
+        #[arg(long)]
+        secrets: bool,
     },
     /// Show which file and line set a value, and what it overrides.
     Explain {
@@ -153,7 +158,7 @@ impl Ctx {
 /// Runs `ao-ops env ...`; returns the exit code (0 clean, 2 drift); errors are exit 1.
 pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
     match command {
-        EnvCommand::Check { paths } => {
+        EnvCommand::Check { paths, secrets } => {
             let ctx = Ctx::new(paths)?;
             let mut states = BTreeMap::new();
             for name in ctx.project.environments() {
@@ -169,6 +174,10 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
                     e.processes.len(),
                     if e.protected { ", protected" } else { "" }
                 )?;
+            }
+            if *secrets {
+                ctx.project.check_secrets(&envs, &ao_env::SystemSecrets)?;
+                writeln!(out, "ok: secrets resolved; no wallet shared, none in config")?;
             }
             Ok(0)
         }

@@ -87,3 +87,45 @@ fn check_drift_apply_and_the_exit_code_contract() {
     assert_eq!(code, 0);
     assert!(out.starts_with("retired 2 process(es)"), "{out}");
 }
+
+#[test]
+fn check_secrets_resolves_and_never_prints_a_value() {
+    const SECRET: &str = "sk-env-cli-7c1f99e0-never-print";
+    let dir = tempfile::tempdir().unwrap();
+    let module = "TQV426e5pgvLy8-tVGhLM4mviQ7HQroOMbC5mN3OHVk";
+    let sched = "dCYq2BAm6lfcTUy-FryJc92xaKsji6B5GkyC1BMdKCE";
+    let write = |motd: &str| {
+        std::fs::write(
+            dir.path().join("ao-env.toml"),
+            format!("game = \"g\"\n[defaults]\nmodule = \"{module}\"\nscheduler = \"{sched}\"\n[processes.world]\ntarget = \"t\"\n[processes.world.config]\nmotd = \"{motd}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("ao-env.dev.toml"),
+            "[environment]\nwallet = \"env:AO_ENV_CLI_TEST_WALLET\"\n",
+        )
+        .unwrap();
+    };
+    let config = dir.path().join("ao-env.toml").to_string_lossy().into_owned();
+    let state = dir.path().join("state").to_string_lossy().into_owned();
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ao-ops"))
+            .args(["env", "check", "--secrets", "--config", &config, "--state", &state])
+            .env("AO_ENV_CLI_TEST_WALLET", SECRET)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    write("hello");
+    let (code, out) = check();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: secrets resolved"), "{out}");
+    write(&format!("pasted {SECRET}"));
+    let (code, out) = check();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds the value of secret env:AO_ENV_CLI_TEST_WALLET"), "{out}");
+    assert!(!out.contains(SECRET), "{out}");
+}
