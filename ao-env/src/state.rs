@@ -236,7 +236,7 @@ impl StateStore for MemoryStateStore {
 /// process-wide counter, created with `create_new`), so concurrent writers to
 /// one path, in one process or several, never share a temporary file: the last
 /// rename wins and the file holds one writer's bytes whole. The temporary file
-/// is removed when any step fails.
+/// is removed when any step fails. A file replaced keeps its permissions.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -255,6 +255,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         }
     };
     let result = (|| {
+        // A file replaced keeps its permissions (an overlay kept private stays private).
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions()).map_err(|e| Error::io(&tmp, e))?;
+        }
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(f);
@@ -367,5 +371,18 @@ mod tests {
             p.extension().is_some_and(|x| x == "tmp") && std::fs::read(&p).unwrap() == b"stale"
         });
         assert_eq!(stale.count(), 64, "stale files are left alone, not overwritten");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ao-env.prod.toml");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
