@@ -186,6 +186,10 @@ enum Tamper {
     Configure(u8),
     Retire,
     HarmlessDryRun,
+    /// An Eval that changes no handler and no config.
+    QuietEval(u8),
+    /// The release itself Eval'ed again: the code hash still matches.
+    ReloadRelease,
 }
 
 fn tamper() -> impl Strategy<Value = Tamper> {
@@ -195,6 +199,8 @@ fn tamper() -> impl Strategy<Value = Tamper> {
         any::<u8>().prop_map(Tamper::Configure),
         Just(Tamper::Retire),
         Just(Tamper::HarmlessDryRun),
+        any::<u8>().prop_map(Tamper::QuietEval),
+        Just(Tamper::ReloadRelease),
     ]
 }
 
@@ -235,6 +241,8 @@ proptest! {
                     changed = true;
                 }
                 Tamper::Retire => { ao.call(Message::builder(pid.clone()).tag("Action", "AoEnv-Retire").build().unwrap()).unwrap(); changed = true; }
+                Tamper::QuietEval(n) => { ao.eval(&pid, &format!("Quiet = {n}")).unwrap(); changed = true; }
+                Tamper::ReloadRelease => { ao.eval(&pid, CODE).unwrap(); changed = true; }
                 Tamper::HarmlessDryRun => { ao.simulate(Message::builder(pid.clone()).tag("Action", "Join").build().unwrap()).unwrap(); }
             }
         }
