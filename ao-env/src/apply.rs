@@ -9,7 +9,72 @@ use crate::error::{Error, ErrorKind};
 use crate::model::Environment;
 use crate::observe::{INFO_LUA, Observation, observe, observe_process};
 use crate::release::CodeSource;
-use crate::state::{InstanceKey, Record, State, StateStore};
+use crate::state::{InstanceKey, Record, SpawnIntent, State, StateStore};
+
+/// The spawn tag whose unique value ties a process to the [`SpawnIntent`]
+/// saved before spawning it.
+pub const SPAWN_NONCE_TAG: &str = "AoEnv-Spawn-Nonce";
+
+/// Finds processes by a spawn tag: how a re-apply recovers the id of a process
+/// spawned under a recorded [`SpawnIntent`] when a crash kept the id out of the
+/// state file. Over real AO a GraphQL query by tag does it; [`InfoLookup`]
+/// does it by asking candidate processes for their `Info`.
+pub trait SpawnLookup: Send + Sync {
+    /// Every process spawned with tag `name` = `value`.
+    fn find(&self, name: &str, value: &str) -> Result<Vec<ProcessId>, Error>;
+}
+
+/// A [`SpawnLookup`] that dry-runs `Info` on a list of candidate processes
+/// (say, every process the transport knows, such as `ao_local::LocalAo::processes`)
+/// and matches the spawn tags each reports.
+pub struct InfoLookup<'a> {
+    transport: &'a dyn AoTransport,
+    candidates: Vec<ProcessId>,
+}
+
+impl<'a> InfoLookup<'a> {
+    /// Looks among `candidates` through `transport`.
+    pub fn new(transport: &'a dyn AoTransport, candidates: Vec<ProcessId>) -> Self {
+        Self { transport, candidates }
+    }
+}
+
+impl std::fmt::Debug for InfoLookup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InfoLookup").field("candidates", &self.candidates.len()).finish_non_exhaustive()
+    }
+}
+
+impl SpawnLookup for InfoLookup<'_> {
+    fn find(&self, name: &str, value: &str) -> Result<Vec<ProcessId>, Error> {
+        let key = InstanceKey::new("lookup", 0);
+        let mut found = Vec::new();
+        for pid in &self.candidates {
+            // A process without ao-env's Info (or that fails it) is not one of ours.
+            if let Ok(Observation::Running(seen)) = observe_process(self.transport, &key, pid)
+                && seen.tags.get(name).is_some_and(|v| v == value)
+            {
+                found.push(pid.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A fresh nonce: unique per spawn (time, process id, a counter, the instance).
+fn nonce(environment: &str, instance: &InstanceKey) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut h = blake3::Hasher::new();
+    h.update(environment.as_bytes());
+    h.update(b"\0");
+    h.update(instance.to_string().as_bytes());
+    h.update(&now.as_nanos().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&NEXT.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.finalize().to_hex()[..32].to_owned()
+}
 
 /// Checks that a plan for `env` may run: a protected environment needs
 /// `approvals.required` distinct approvers from its list. An empty plan needs none.
@@ -45,6 +110,15 @@ pub struct ApplyReport {
     pub spawned: Vec<ProcessId>,
     /// Processes retired.
     pub retired: Vec<ProcessId>,
+    /// Processes an earlier, interrupted apply spawned and did not record,
+    /// found again by their nonce tag and recorded: as the instance's process
+    /// instead of spawning anew, or, when the instance is no longer wanted, as
+    /// waiting to be retired (the next plan retires it).
+    pub adopted: Vec<ProcessId>,
+    /// Interrupted spawns no lookup could resolve (no [`SpawnLookup`] was
+    /// given): each may have left a process running that ao-env does not
+    /// know. Kept in the state file's `unconfirmed` list.
+    pub unconfirmed: Vec<SpawnIntent>,
 }
 
 /// Runs plans for one environment: transport, code and state store together.
@@ -52,6 +126,7 @@ pub struct Provisioner<'a> {
     transport: &'a dyn AoTransport,
     code: &'a dyn CodeSource,
     store: &'a dyn StateStore,
+    lookup: Option<&'a dyn SpawnLookup>,
 }
 
 impl std::fmt::Debug for Provisioner<'_> {
@@ -63,7 +138,16 @@ impl std::fmt::Debug for Provisioner<'_> {
 impl<'a> Provisioner<'a> {
     /// A provisioner over `transport`, taking bundles from `code` and keeping state in `store`.
     pub fn new(transport: &'a dyn AoTransport, code: &'a dyn CodeSource, store: &'a dyn StateStore) -> Self {
-        Self { transport, code, store }
+        Self { transport, code, store, lookup: None }
+    }
+
+    /// Resolves spawns an interrupted apply left unrecorded with `lookup`.
+    /// Without one, such a spawn is made again and the old one reported as a
+    /// possible orphan ([`ApplyReport::unconfirmed`], [`State::unconfirmed`]).
+    #[must_use]
+    pub fn with_lookup(mut self, lookup: &'a dyn SpawnLookup) -> Self {
+        self.lookup = Some(lookup);
+        self
     }
 
     /// Reads the state file and asks every live process for its `Info`, then
@@ -107,7 +191,30 @@ impl<'a> Provisioner<'a> {
             report.done += 1;
             self.store.save(state)?;
         }
+        if !state.intents.is_empty() {
+            self.settle_intents(state, &mut report)?;
+            self.store.save(state)?;
+        }
         Ok(report)
+    }
+
+    /// Intents no `Spawn` of the plan took up (their instance is no longer
+    /// wanted): a process found under one waits in the retired list to be
+    /// retired by the next plan; one not found never existed; without a
+    /// lookup each becomes a possible orphan.
+    fn settle_intents(&self, state: &mut State, report: &mut ApplyReport) -> Result<(), Error> {
+        for (instance, intent) in std::mem::take(&mut state.intents) {
+            if let Some(lookup) = self.lookup {
+                for pid in lookup.find(SPAWN_NONCE_TAG, &intent.nonce)? {
+                    state.retired.push(new_record(&instance, pid.clone()));
+                    report.adopted.push(pid);
+                }
+            } else {
+                state.unconfirmed.push(intent.clone());
+                report.unconfirmed.push(intent);
+            }
+        }
+        Ok(())
     }
 
     fn resolve(
@@ -134,6 +241,37 @@ impl<'a> Provisioner<'a> {
         }
     }
 
+    /// Resolves the intent an interrupted apply left for `instance`: `None`
+    /// when its process was found and recorded, else the nonce to spawn with.
+    fn resume_spawn(
+        &self,
+        state: &mut State,
+        instance: &InstanceKey,
+        report: &mut ApplyReport,
+    ) -> Result<Option<String>, Error> {
+        let Some(intent) = state.intents.remove(instance) else {
+            return Ok(Some(nonce(&state.environment, instance)));
+        };
+        let Some(lookup) = self.lookup else {
+            // The spawn may have happened: say so, keep it on record, spawn afresh.
+            state.unconfirmed.push(intent.clone());
+            report.unconfirmed.push(intent);
+            return Ok(Some(nonce(&state.environment, instance)));
+        };
+        let mut found = lookup.find(SPAWN_NONCE_TAG, &intent.nonce)?.into_iter();
+        let Some(pid) = found.next() else {
+            // It never reached AO: spawn under the same nonce.
+            return Ok(Some(intent.nonce));
+        };
+        // More than one (should not happen): the rest wait to be retired.
+        for extra in found {
+            state.retired.push(new_record(instance, extra));
+        }
+        adopt(state, instance, pid.clone());
+        report.adopted.push(pid);
+        Ok(None)
+    }
+
     fn run(
         &self,
         desired: &Desired,
@@ -147,24 +285,24 @@ impl<'a> Provisioner<'a> {
                 let bad = |e: ao_transport::ValidationError| {
                     Error::new(ErrorKind::Usage(format!("{instance}: {e}")))
                 };
+                let Some(nonce) = self.resume_spawn(state, instance, report)? else {
+                    return Ok(());
+                };
                 let mut list = vec![Tag::new("On-Boot", "Data").map_err(bad)?];
                 for (n, v) in tags {
                     list.push(Tag::new(n, v).map_err(bad)?);
                 }
+                list.push(Tag::new(SPAWN_NONCE_TAG, nonce.clone()).map_err(bad)?);
                 let req =
                     SpawnRequest::new(module.clone(), scheduler.clone(), list, INFO_LUA).map_err(bad)?;
+                // The intent is on disk before the spawn can happen.
+                state.intents.insert(instance.clone(), SpawnIntent { instance: instance.clone(), nonce });
+                self.store.save(state)?;
+                // A failure here keeps the intent: the spawn may have reached AO.
                 let pid = pollster::block_on(self.transport.spawn(req))
                     .map_err(|e| Error::transport(instance.to_string(), e))?;
-                let record = Record {
-                    instance: instance.clone(),
-                    process: pid.clone(),
-                    code_hash: None,
-                    baseline_handlers: Vec::new(),
-                    retired: false,
-                };
-                if let Some(old) = state.instances.insert(instance.clone(), record) {
-                    state.retired.push(old);
-                }
+                state.intents.remove(instance);
+                adopt(state, instance, pid.clone());
                 report.spawned.push(pid);
             }
             Action::InstallInfo { process, .. } => {
@@ -194,6 +332,8 @@ impl<'a> Provisioner<'a> {
                 if let Some(r) = state.instances.get_mut(instance).filter(|r| r.process == pid) {
                     r.code_hash = seen.code_hash;
                     r.baseline_handlers = seen.handlers;
+                    // ao-env's own Evals, counted, so that only others' show as drift.
+                    r.eval_count = Some(seen.eval_count);
                 }
             }
             Action::SetConfig { instance, process, config } => {
@@ -234,6 +374,24 @@ impl<'a> Provisioner<'a> {
             }
         }
         Ok(())
+    }
+}
+
+fn new_record(instance: &InstanceKey, process: ProcessId) -> Record {
+    Record {
+        instance: instance.clone(),
+        process,
+        code_hash: None,
+        baseline_handlers: Vec::new(),
+        eval_count: None,
+        retired: false,
+    }
+}
+
+/// Records `process` as the instance's; the one it had waits to be retired.
+fn adopt(state: &mut State, instance: &InstanceKey, process: ProcessId) {
+    if let Some(old) = state.instances.insert(instance.clone(), new_record(instance, process)) {
+        state.retired.push(old);
     }
 }
 

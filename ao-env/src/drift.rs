@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::desired::{Desired, DesiredInstance, SPAWN_TAGS};
 use crate::observe::{Observation, Observed};
-use crate::state::{InstanceKey, State};
+use crate::state::{InstanceKey, Record, State};
 
 /// Handlers the aos prelude and `info.lua` bring: never drift.
 pub(crate) fn is_system_handler(name: &str) -> bool {
@@ -239,6 +239,24 @@ pub enum Difference {
         /// Evals since the release was last loaded (or all recorded, if it never was).
         evals_since: u64,
     },
+    /// The process ran Evals ao-env did not make (or its Eval count went back):
+    /// its `Info` counts a different number than the state file recorded after
+    /// ao-env's last Eval. Caught even when the code hash matches again (an Eval
+    /// behind the tool's back, then the release re-Eval'ed over it). The plan
+    /// loads the release again; data an unrecorded Eval changed is not undone.
+    UnrecordedEvals {
+        /// The instance.
+        instance: InstanceKey,
+        /// The process.
+        process: ProcessId,
+        /// The count the state file recorded.
+        recorded: u64,
+        /// The count the process reports.
+        found: u64,
+        /// Hashes of the unrecorded Evals still in the process's history
+        /// (it keeps the last 16), oldest first.
+        hashes: Vec<String>,
+    },
     /// Handlers the config expects are not registered.
     MissingHandlers {
         /// The instance.
@@ -269,6 +287,25 @@ pub enum Difference {
         expected: Option<serde_json::Value>,
         /// Value found.
         found: Option<serde_json::Value>,
+    },
+    /// An apply was interrupted between a spawn and its record: the next apply
+    /// finds the process by its nonce tag (with a [`SpawnLookup`](crate::SpawnLookup))
+    /// or spawns again if the spawn never happened.
+    InterruptedSpawn {
+        /// The instance.
+        instance: InstanceKey,
+        /// The value of its `AoEnv-Spawn-Nonce` spawn tag.
+        nonce: String,
+    },
+    /// A spawn that may have created a process ao-env never recorded (an
+    /// interrupted spawn made again without a lookup). No plan fixes it: find
+    /// the process by its nonce tag, retire it, and remove the entry from the
+    /// state file's `unconfirmed` list.
+    PossibleOrphan {
+        /// The instance.
+        instance: InstanceKey,
+        /// The value of its `AoEnv-Spawn-Nonce` spawn tag.
+        nonce: String,
     },
     /// A live process the config no longer wants (or a replaced one not yet retired).
     Orphan {
@@ -307,6 +344,18 @@ impl fmt::Display for Difference {
                 "{instance}: loaded code {} is not release {expected} ({evals_since} eval(s) since the release)",
                 opt(found.as_ref())
             ),
+            Difference::UnrecordedEvals { instance, recorded, found, hashes, .. } if found > recorded => {
+                write!(f, "{instance}: {} Eval(s) not made by ao-env since its last load", found - recorded)?;
+                if !hashes.is_empty() {
+                    let short: Vec<&str> = hashes.iter().map(|h| &h[..12.min(h.len())]).collect();
+                    write!(f, " ({})", short.join(", "))?;
+                }
+                Ok(())
+            }
+            Difference::UnrecordedEvals { instance, recorded, found, .. } => write!(
+                f,
+                "{instance}: Eval count went back from {recorded} to {found} (the process's ao-env record was reset)"
+            ),
             Difference::MissingHandlers { instance, names, .. } => {
                 write!(f, "{instance}: handlers missing: {}", names.join(", "))
             }
@@ -318,6 +367,14 @@ impl fmt::Display for Difference {
                 "{instance}: config.{key} is {}, wanted {}",
                 opt(found.as_ref()),
                 opt(expected.as_ref())
+            ),
+            Difference::InterruptedSpawn { instance, nonce } => write!(
+                f,
+                "{instance}: a spawn (AoEnv-Spawn-Nonce {nonce}) was interrupted before its id was recorded"
+            ),
+            Difference::PossibleOrphan { instance, nonce } => write!(
+                f,
+                "{instance}: a process spawned with AoEnv-Spawn-Nonce {nonce} may be running unrecorded: find it, retire it, then remove it from the state file's `unconfirmed` list"
             ),
             Difference::Orphan { instance, process } => {
                 write!(f, "{instance}: process {process} is not wanted and not retired")
@@ -415,7 +472,7 @@ pub fn drift(desired: &Desired, state: &State, observed: &BTreeMap<InstanceKey, 
                 });
             }
             Observation::Running(seen) => {
-                running(&mut diffs, &mut actions, want, &pid, &record.baseline_handlers, seen);
+                running(&mut diffs, &mut actions, want, record, seen);
             }
         }
     }
@@ -427,6 +484,12 @@ pub fn drift(desired: &Desired, state: &State, observed: &BTreeMap<InstanceKey, 
     }
     for r in state.retired.iter().filter(|r| !r.retired) {
         diffs.push(Difference::Orphan { instance: r.instance.clone(), process: r.process.clone() });
+    }
+    for i in state.intents.values() {
+        diffs.push(Difference::InterruptedSpawn { instance: i.instance.clone(), nonce: i.nonce.clone() });
+    }
+    for i in &state.unconfirmed {
+        diffs.push(Difference::PossibleOrphan { instance: i.instance.clone(), nonce: i.nonce.clone() });
     }
     actions.extend(pending_retirements(state));
     DriftReport {
@@ -468,11 +531,11 @@ fn running(
     diffs: &mut Vec<Difference>,
     actions: &mut Vec<Action>,
     want: &DesiredInstance,
-    pid: &ProcessId,
-    baseline: &[String],
+    record: &Record,
     seen: &Observed,
 ) {
     let key = &want.instance;
+    let (pid, baseline) = (&record.process, record.baseline_handlers.as_slice());
     if seen.retired {
         diffs.push(Difference::Retired { instance: key.clone(), process: pid.clone() });
         provision(actions, want, Some(pid.clone()));
@@ -509,6 +572,20 @@ fn running(
             expected: want.code_hash.clone(),
             found: seen.code_hash.clone(),
             evals_since: since,
+        });
+        reload = true;
+    }
+    if let Some(recorded) = record.eval_count
+        && recorded != seen.eval_count
+    {
+        let extra = seen.eval_count.saturating_sub(recorded);
+        let kept = usize::try_from(extra).unwrap_or(usize::MAX).min(seen.evals.len());
+        diffs.push(Difference::UnrecordedEvals {
+            instance: key.clone(),
+            process: pid.clone(),
+            recorded,
+            found: seen.eval_count,
+            hashes: seen.evals[seen.evals.len() - kept..].iter().map(|e| e.hash.clone()).collect(),
         });
         reload = true;
     }

@@ -27,7 +27,9 @@
 //!   ([`consistency()`]).
 //! - **Provisioning and sync.** Spawn every instance, load its release,
 //!   configure it, record ids in an atomically written state file
-//!   ([`FileStateStore`]); re-applying is idempotent; teardown retires processes
+//!   ([`FileStateStore`]); re-applying is idempotent, even after a crash
+//!   between a spawn and its record (a [`SpawnIntent`] is saved first and the
+//!   process found again by its nonce tag, [`SpawnLookup`]); teardown retires processes
 //!   and keeps their records. [`sync()`] copies game config (never secrets)
 //!   between environments with declared rewrites.
 //!
@@ -81,7 +83,7 @@ mod suggest;
 mod sync;
 mod value;
 
-pub use apply::{ApplyReport, Provisioner, gate};
+pub use apply::{ApplyReport, InfoLookup, Provisioner, SPAWN_NONCE_TAG, SpawnLookup, gate};
 pub use consistency::{CodeDifference, ConsistencyReport, FieldDifference, consistency};
 pub use desired::{Desired, DesiredInstance, SPAWN_TAGS};
 pub use drift::{Action, Difference, DriftReport, ExitCode, Plan, drift};
@@ -96,6 +98,8 @@ pub use project::Project;
 pub use release::{BundleTarget, BundleTargets, CodeSource, FsCode, MemoryCode, Release, Releases};
 pub use schema::{COMPUTE_LIMITS, MAX_SHARDS, MEMORY_LIMITS};
 pub use secret::{MapSecrets, Secret, SecretRef, SecretResolver, SystemSecrets};
-pub use state::{FileStateStore, InstanceKey, MemoryStateStore, Record, State, StateStore, write_atomic};
+pub use state::{
+    FileStateStore, InstanceKey, MemoryStateStore, Record, SpawnIntent, State, StateStore, write_atomic,
+};
 pub use sync::{SyncChange, SyncOutcome, sync, sync_to_file};
 pub use value::{Origin, SourceFile, Value, to_toml_document};

@@ -21,7 +21,10 @@ use crate::value::{SourceFile, Value};
 /// (any base name works: `game.toml` with `game.dev.toml`, ...), plus the
 /// ao-bundle config the base names. [`Project::from_sources`] does the same
 /// from text, touching no file.
-#[derive(Debug, Clone)]
+///
+/// `Debug` lists the files and environments, not their contents (a file may
+/// hold a secret pasted by mistake).
+#[derive(Clone)]
 pub struct Project {
     base_dir: PathBuf,
     base: Layer,
@@ -29,6 +32,18 @@ pub struct Project {
     bundle: Option<BundleTargets>,
     /// Problems found while parsing and schema-checking each file, by layer.
     file_diags: BTreeMap<Option<String>, Vec<Diagnostic>>,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("base_dir", &self.base_dir)
+            .field("base", &self.base.source)
+            .field("overlays", &self.overlays.iter().map(|(k, l)| (k, &l.source)).collect::<BTreeMap<_, _>>())
+            .field("bundle", &self.bundle)
+            .field("problems", &self.file_diags.values().map(Vec::len).sum::<usize>())
+            .finish()
+    }
 }
 
 impl Project {
@@ -225,8 +240,67 @@ impl Project {
         if all.is_empty() { Ok(envs) } else { Err(Error::new(ErrorKind::Config(Diagnostics(all).sorted()))) }
     }
 
-    /// Like [`check`](Self::check), and also resolves every environment's wallet
-    /// to make sure no two are the same key under different references.
+    /// After [`check`](Self::check): resolves every environment's wallet and
+    /// secrets, and checks that no two environments use the same wallet under
+    /// different references and that no config value anywhere (a process's
+    /// public config above all) holds a secret's value, which ao-env would
+    /// otherwise send to the process and print in plans and drift reports.
+    /// Secrets never leave this call: the errors name references and places,
+    /// and their excerpts are redacted.
+    pub fn check_secrets(&self, envs: &[Environment], secrets: &dyn SecretResolver) -> Result<(), Error> {
+        let mut diags = match self.check_wallets(envs, secrets) {
+            Ok(()) => Vec::new(),
+            Err(e) => match e.kind() {
+                ErrorKind::Config(d) => d.0.clone(),
+                _ => return Err(e),
+            },
+        };
+        let mut resolved = Vec::new();
+        for env in envs {
+            for r in env.wallet.iter().chain(env.secrets.values()) {
+                if !resolved.iter().any(|(seen, _)| seen == r) {
+                    resolved.push((r.clone(), secrets.resolve(r)?));
+                }
+            }
+        }
+        let references = FieldPath::root().key("environment");
+        for env in envs {
+            for (path, history) in env.merged.leaves() {
+                let Some(last) = history.last() else { continue };
+                if path.starts_with(&references.key("wallet")) || path.starts_with(&references.key("secrets"))
+                {
+                    continue;
+                }
+                // Short values (a PIN) would match ordinary text; a real secret is longer.
+                let Some((r, _)) = resolved
+                    .iter()
+                    .find(|(_, s)| s.expose().len() >= 6 && contains_text(&last.value, s.expose()))
+                else {
+                    continue;
+                };
+                let mut origin = last.origin.clone();
+                origin.redact_value();
+                diags.push(
+                    Diagnostic::new(
+                        Some(origin),
+                        Some(path.clone()),
+                        format!("`{path}` of `{}` holds the value of secret {r}", env.name),
+                    )
+                    .help(
+                        "name the secret by reference in `[environment.secrets]`; config values are public",
+                    ),
+                );
+            }
+        }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Config(Diagnostics(diags).sorted())))
+        }
+    }
+
+    /// Resolves every environment's wallet to make sure no two are the same key
+    /// under different references (part of [`check_secrets`](Self::check_secrets)).
     /// Secrets are compared by keyed digest and never leave this call.
     pub fn check_wallets(&self, envs: &[Environment], secrets: &dyn SecretResolver) -> Result<(), Error> {
         let mut seen: Vec<(&Environment, &SecretRef, [u8; 32])> = Vec::new();
@@ -261,6 +335,16 @@ impl Project {
         } else {
             Err(Error::new(ErrorKind::Config(Diagnostics(diags).sorted())))
         }
+    }
+}
+
+/// Whether any string in `v` contains `needle`.
+fn contains_text(v: &Value, needle: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(needle),
+        Value::Array(items) => items.iter().any(|i| contains_text(i, needle)),
+        Value::Table(t) => t.iter().any(|(k, i)| k.contains(needle) || contains_text(i, needle)),
+        _ => false,
     }
 }
 

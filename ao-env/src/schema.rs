@@ -185,12 +185,21 @@ impl Checker<'_> {
             let p = path.key(k);
             let Some(field) = fields.iter().find(|f| f.name == k) else {
                 let names = fields.iter().map(|f| f.name);
-                let help = match did_you_mean(k, names.clone()) {
+                let meant = did_you_mean(k, names.clone());
+                let help = match meant {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("known keys here: {}", names.collect::<Vec<_>>().join(", ")),
                 };
+                // A misspelt `wallet` or `secrets` may hold a pasted secret: no excerpt of it.
+                let secret = meant
+                    .and_then(|m| fields.iter().find(|f| f.name == m))
+                    .is_some_and(|f| holds_secret(&f.ty))
+                    || looks_secret(k);
                 let d = self.error(&p, format!("unknown key `{k}` {}", where_(path)));
                 d.help = Some(help);
+                if secret && let Some(o) = &mut d.origin {
+                    o.redact_value();
+                }
                 continue;
             };
             match (field.scope, self.overlay) {
@@ -211,7 +220,12 @@ impl Checker<'_> {
     }
 
     fn mismatch(&mut self, ty: &Ty, v: &Value, path: &FieldPath) {
-        self.error(path, format!("`{path}` must be {}, found {}", article(ty), article_of(v)));
+        let d = self.error(path, format!("`{path}` must be {}, found {}", article(ty), article_of(v)));
+        if holds_secret(ty)
+            && let Some(o) = &mut d.origin
+        {
+            o.redact_value();
+        }
     }
 
     fn string<'v>(&mut self, ty: &Ty, v: &'v Value, path: &FieldPath) -> Option<&'v str> {
@@ -337,6 +351,19 @@ impl Checker<'_> {
     }
 }
 
+/// Whether a field of type `ty` holds secret references (its value may be a pasted secret).
+fn holds_secret(ty: &Ty) -> bool {
+    matches!(ty, Ty::Secret) || matches!(ty, Ty::Map { value, .. } if matches!(value, Ty::Secret))
+}
+
+/// Whether a key's name says it is secret.
+fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["secret", "wallet", "password", "passwd", "token", "private", "api_key", "apikey"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
 fn article_of(v: &Value) -> String {
     let name = v.type_name();
     let a = if matches!(name, "integer" | "array") { "an" } else { "a" };
@@ -381,6 +408,19 @@ mod tests {
         let got = diags("[environment]\nwallet = \"hunter2-super-secret\"\n", true);
         assert_eq!(got.len(), 1);
         assert!(!got[0].contains("hunter2"), "{got:?}");
+        // Nor in the excerpt, when the key is misspelt or the value has the wrong type.
+        for text in [
+            "[environment]\nwalet = \"hunter2-super-secret\"\n",
+            "[environment]\nwallet = [\"hunter2-super-secret\"]\n",
+            "[environment.secrets]\napi = [\"hunter2-super-secret\"]\n",
+            "[environment]\napi_token = \"hunter2-super-secret\"\n",
+        ] {
+            let (layer, d) = Layer::parse(SourceFile::new("t.toml", text, 0));
+            assert!(d.is_empty());
+            let out = crate::error::Diagnostics(check_layer(&layer, true)).to_string();
+            assert!(out.contains("error: ") && out.contains("[redacted]"), "{out}");
+            assert!(!out.contains("hunter2"), "{text:?}: {out}");
+        }
     }
 
     #[test]

@@ -68,10 +68,28 @@ pub struct Record {
     /// The handlers it had right after that load: anything added later is drift.
     #[serde(default)]
     pub baseline_handlers: Vec<String>,
+    /// The process's Eval count (`Info`'s `code.count`) right after ao-env's
+    /// last Eval: any other count is an Eval ao-env did not make. `None` in
+    /// records written before ao-env kept it (then only the code hash is checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_count: Option<u64>,
     /// Whether it has been retired (for records in [`State::retired`]; an entry
     /// there with `false` is waiting to be retired).
     #[serde(default)]
     pub retired: bool,
+}
+
+/// A spawn ao-env is about to make (or made without learning the id): saved
+/// in the state file *before* the spawn, with the unique value of the
+/// [`SPAWN_NONCE_TAG`](crate::SPAWN_NONCE_TAG) spawn tag, so that a re-apply after
+/// a crash between spawn and record can find the process instead of spawning a
+/// duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnIntent {
+    /// The instance the spawn is for.
+    pub instance: InstanceKey,
+    /// The value of the nonce tag.
+    pub nonce: String,
 }
 
 /// An environment's state file.
@@ -86,12 +104,28 @@ pub struct State {
     /// Processes taken out of service (replaced, removed, torn down), oldest first.
     #[serde(default)]
     pub retired: Vec<Record>,
+    /// Spawns started but not yet recorded, by instance. An entry left here by
+    /// a crash is resolved by the next apply (see [`SpawnLookup`](crate::SpawnLookup)).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub intents: BTreeMap<InstanceKey, SpawnIntent>,
+    /// Spawns that may have created a process ao-env never recorded (a crash
+    /// left the intent and no lookup could tell): possible orphans for a person
+    /// to find by their nonce tag, retire, and remove from this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed: Vec<SpawnIntent>,
 }
 
 impl State {
     /// An empty state for `environment`.
     pub fn new(environment: impl Into<String>) -> Self {
-        Self { format: 1, environment: environment.into(), instances: BTreeMap::new(), retired: Vec::new() }
+        Self {
+            format: 1,
+            environment: environment.into(),
+            instances: BTreeMap::new(),
+            retired: Vec::new(),
+            intents: BTreeMap::new(),
+            unconfirmed: Vec::new(),
+        }
     }
 
     /// Every process id the environment has or had.
@@ -110,6 +144,11 @@ impl State {
         for (k, r) in &state.instances {
             if *k != r.instance {
                 return Err(bad(format!("entry {k} holds the record of {}", r.instance)));
+            }
+        }
+        for (k, i) in &state.intents {
+            if *k != i.instance {
+                return Err(bad(format!("intent {k} is for {}", i.instance)));
             }
         }
         Ok(state)
@@ -192,13 +231,34 @@ impl StateStore for MemoryStateStore {
 
 /// Writes `bytes` to `path` so that a crash leaves the old file or the new one,
 /// never a mix: a temporary file beside it, fsync, rename over, fsync the directory.
+///
+/// Every call writes its own temporary file (`.{name}.{pid}.{n}.tmp`, `n` a
+/// process-wide counter, created with `create_new`), so concurrent writers to
+/// one path, in one process or several, never share a temporary file: the last
+/// rename wins and the file holds one writer's bytes whole. The temporary file
+/// is removed when any step fails. A file replaced keeps its permissions.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let pid = std::process::id();
+    // A name left by a crashed run of a process with the same pid is skipped.
+    let (tmp, mut f) = loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&tmp, e)),
+        }
+    };
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // A file replaced keeps its permissions (an overlay kept private stays private).
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions()).map_err(|e| Error::io(&tmp, e))?;
+        }
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(f);
@@ -221,6 +281,7 @@ mod tests {
             process: ProcessId::from_bytes([byte; 32]),
             code_hash: Some("ab".repeat(32)),
             baseline_handlers: vec!["Join".into()],
+            eval_count: Some(1),
             retired: false,
         }
     }
@@ -269,5 +330,59 @@ mod tests {
         assert!(blocked.join("inner").exists());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    }
+
+    #[test]
+    fn concurrent_writers_to_one_path_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        // Large, distinct contents: a shared temporary file would interleave or truncate them.
+        let contents: Vec<Vec<u8>> =
+            (0..8u8).map(|i| std::iter::repeat_n(b'a' + i, 64 * 1024 + usize::from(i)).collect()).collect();
+        std::thread::scope(|s| {
+            for c in &contents {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(path, c).unwrap();
+                    }
+                });
+            }
+        });
+        let got = std::fs::read(&path).unwrap();
+        assert!(contents.contains(&got), "the file is one writer's complete content ({} bytes)", got.len());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["s.json"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_stale_temporary_name_is_skipped_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        // Temporary names this process could pick next, left by "a crashed run".
+        for n in 0..64 {
+            let stale = dir.path().join(format!(".s.json.{}.{n}.tmp", std::process::id()));
+            std::fs::write(stale, b"stale").unwrap();
+        }
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let stale = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().is_some_and(|x| x == "tmp") && std::fs::read(&p).unwrap() == b"stale"
+        });
+        assert_eq!(stale.count(), 64, "stale files are left alone, not overwritten");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ao-env.prod.toml");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

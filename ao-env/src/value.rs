@@ -192,12 +192,25 @@ impl fmt::Display for Origin {
 }
 
 /// A config file's text with a line index: turns byte offsets into [`Origin`]s.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the name, layer and size, never the text: a file may hold a
+/// secret pasted by mistake.
+#[derive(Clone)]
 pub struct SourceFile {
     name: Arc<str>,
     text: String,
     line_starts: Vec<usize>,
     layer: usize,
+}
+
+impl fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceFile")
+            .field("name", &self.name)
+            .field("layer", &self.layer)
+            .field("bytes", &self.text.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SourceFile {

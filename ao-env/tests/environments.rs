@@ -151,3 +151,65 @@ fn sync_copies_processes_with_rewrites_and_keeps_what_the_target_owns() {
     let err = ao_env::sync(&after, "dev", "prod").unwrap_err();
     assert_eq!(err.to_string(), "environment \"prod\" declares no [sync.dev] rule");
 }
+
+#[test]
+fn sync_keeps_the_target_files_comments_and_layout_outside_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["ao-env.toml", "ao-env.dev.toml", "ao-env.staging.toml", "ao-env.prod.toml", "ao-bundle.toml"] {
+        std::fs::copy(common::arena_dir().join(f), dir.path().join(f)).unwrap();
+    }
+    let file = dir.path().join("ao-env.dev.toml");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let project = Project::load(&dir.path().join("ao-env.toml")).unwrap();
+    let outcome = sync_to_file(&project, "staging", "dev", &file).unwrap();
+    assert!(outcome.layout_kept, "{outcome}");
+    assert!(outcome.to_string().contains("the rest of the file is kept as written"), "{outcome}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    // Every line outside [processes] is still there, in order, comments included.
+    let mut in_processes = false;
+    let outside: Vec<&str> = original
+        .lines()
+        .filter(|l| {
+            if l.starts_with('[') {
+                in_processes = l.starts_with("[processes");
+            }
+            !in_processes
+        })
+        .collect();
+    let mut rest = text.as_str();
+    for line in outside.iter().filter(|l| !l.is_empty()) {
+        let at = rest.find(line).unwrap_or_else(|| panic!("{line:?} lost or out of order:\n{text}"));
+        rest = &rest[at + line.len()..];
+    }
+    assert!(text.starts_with("# Developers' copy"), "{text}");
+    assert!(
+        text.contains(
+            "# `ao-ops env sync --from staging --to dev` copies staging's processes here.\n[sync.staging]"
+        ),
+        "{text}"
+    );
+    // And the values are those of a full rewrite.
+    let after = Project::load(&dir.path().join("ao-env.toml")).unwrap().environment("dev").unwrap();
+    assert_eq!(after.processes["world"].shards, 2);
+
+    // A layout that cannot be cut safely (a multi-line string holding a line
+    // that looks like a header) is rewritten whole, every value kept.
+    let tricky = original.replace(
+        "motd = \"welcome to dev.arena\"\n",
+        "motd = \"welcome to dev.arena\"\nnote = \"\"\"\n[environment]\nnot a header\n\"\"\"\n",
+    );
+    assert_ne!(tricky, original);
+    std::fs::write(&file, &tricky).unwrap();
+    let project = Project::load(&dir.path().join("ao-env.toml")).unwrap();
+    let before = project.environment("dev").unwrap();
+    assert!(before.processes["world"].config.contains_key("note"));
+    let outcome = sync_to_file(&project, "staging", "dev", &file).unwrap();
+    assert!(!outcome.layout_kept);
+    assert!(outcome.to_string().contains("rewritten whole from its values"), "{outcome}");
+    let after = Project::load(&dir.path().join("ao-env.toml")).unwrap().environment("dev").unwrap();
+    assert_eq!(
+        (after.authority, after.wallet, after.sync, after.allow),
+        (before.authority, before.wallet, before.sync, before.allow)
+    );
+    assert_eq!(after.processes["world"].shards, 2);
+}

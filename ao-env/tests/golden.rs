@@ -122,6 +122,7 @@ fn isolation_between_environments() {
             process: ao_transport::ProcessId::from_bytes([9; 32]),
             code_hash: None,
             baseline_handlers: vec![],
+            eval_count: None,
             retired: false,
         },
     );
@@ -136,6 +137,24 @@ fn a_pasted_secret_is_not_echoed() {
     let text = errors(&project(&base(), &[("dev", overlay)]), Some("dev"));
     assert!(!text.contains("sk-live"), "{text}");
     check("pasted_secret.txt", &text);
+}
+
+#[test]
+fn pasted_secrets_in_misspelt_fields_and_in_config() {
+    // A misspelt `wallet` and a secrets entry of the wrong type: no excerpt shows the value.
+    let overlay = "[environment]\nwalet = \"sk-live-0123456789abcdef\"\n\n[environment.secrets]\napi = [\"sk-live-fedcba9876543210\"]\n";
+    let mut text = errors(&project(&base(), &[("dev", overlay)]), Some("dev"));
+    // A resolved secret's value found in public config.
+    let overlay = "[environment]\nwallet = \"env:DEV_WALLET\"\n\n[environment.secrets]\napi = \"env:DEV_API\"\n\n[processes.world.config]\nmotd = \"use sk-live-0123456789abcdef\"\n";
+    let p = project(&base(), &[("dev", overlay)]);
+    let envs = p.check(&BTreeMap::new()).unwrap();
+    let secrets = ao_env::MapSecrets::new()
+        .with(ao_env::SecretRef::Env("DEV_WALLET".into()), "wallet-0123456789")
+        .with(ao_env::SecretRef::Env("DEV_API".into()), "sk-live-0123456789abcdef");
+    let err = p.check_secrets(&envs, &secrets).unwrap_err();
+    let _ = write!(text, "$ check_secrets\n{err}\n");
+    assert!(!text.contains("sk-live"), "{text}");
+    check("pasted_secret_fields.txt", &text);
 }
 
 #[test]

@@ -33,35 +33,83 @@ fn table() -> impl Strategy<Value = BTreeMap<String, Value>> {
     prop::collection::btree_map(key(), value, 0..5)
 }
 
-/// The reference: merge trees the simple way, remembering who set each leaf.
-fn reference(
-    dst: &mut BTreeMap<String, Value>,
-    src: &BTreeMap<String, Value>,
-    path: &FieldPath,
-    layer: usize,
-    setter: &mut BTreeMap<FieldPath, Vec<usize>>,
-) {
-    for (k, v) in src {
-        let p = path.key(k);
+/// What one layer writes, flat: every leaf by its key path, and every table
+/// it opens (a `[section]`, or any path with something below it).
+#[derive(Default)]
+struct Writes {
+    leaves: BTreeMap<Vec<String>, Value>,
+    tables: std::collections::BTreeSet<Vec<String>>,
+}
+
+fn flatten(t: &BTreeMap<String, Value>, path: &mut Vec<String>, w: &mut Writes) {
+    for (k, v) in t {
+        path.push(k.clone());
         match v {
-            Value::Table(s) => {
-                if !matches!(dst.get(k), Some(Value::Table(_))) {
-                    setter.retain(|q, _| !q.starts_with(&p));
-                    dst.insert(k.clone(), Value::Table(BTreeMap::new()));
-                }
-                if let Some(Value::Table(d)) = dst.get_mut(k) {
-                    reference(d, s, &p, layer, setter);
-                }
+            Value::Table(inner) => {
+                w.tables.insert(path.clone());
+                flatten(inner, path, w);
             }
             leaf => {
-                if matches!(dst.get(k), Some(Value::Table(_))) {
-                    setter.retain(|q, _| !q.starts_with(&p));
-                }
-                dst.insert(k.clone(), leaf.clone());
-                setter.entry(p).or_default().push(layer);
+                w.leaves.insert(path.clone(), leaf.clone());
             }
         }
+        path.pop();
     }
+}
+
+/// The oracle, written from the rule rather than from the implementation:
+/// a leaf `p` written by layer `i` survives unless a later layer writes `p`
+/// again (that one wins), writes a leaf at a prefix of `p` (the table holding
+/// `p` is replaced) or opens a table at `p` (the leaf becomes a table). Its
+/// history is every layer that wrote it since the last such replacement.
+/// Returns, for every final leaf, its value and the layers in its history.
+fn oracle(layers: &[BTreeMap<String, Value>]) -> BTreeMap<Vec<String>, (Value, Vec<usize>)> {
+    let writes: Vec<Writes> = layers
+        .iter()
+        .map(|l| {
+            let mut w = Writes::default();
+            flatten(l, &mut Vec::new(), &mut w);
+            w
+        })
+        .collect();
+    let mut all: std::collections::BTreeSet<Vec<String>> = std::collections::BTreeSet::new();
+    for w in &writes {
+        all.extend(w.leaves.keys().cloned());
+    }
+    let mut out = BTreeMap::new();
+    for p in all {
+        let mut history: Vec<usize> = Vec::new();
+        let mut alive = false;
+        for (i, w) in writes.iter().enumerate() {
+            let replaced = w.tables.contains(&p) || (1..p.len()).any(|n| w.leaves.contains_key(&p[..n]));
+            if replaced {
+                history.clear();
+                alive = false;
+            }
+            if w.leaves.contains_key(&p) {
+                history.push(i);
+                alive = true;
+            }
+        }
+        if alive {
+            let last = *history.last().unwrap();
+            out.insert(p.clone(), (writes[last].leaves[&p].clone(), history));
+        }
+    }
+    out
+}
+
+/// The value layer `t` writes at `keys`, read straight from the generated tree.
+fn expected_value(t: &BTreeMap<String, Value>, keys: &[String]) -> Value {
+    let (first, rest) = keys.split_first().unwrap();
+    rest.iter().fold(t[first].clone(), |v, k| match v {
+        Value::Table(inner) => inner[k].clone(),
+        other => other,
+    })
+}
+
+fn field_path(keys: &[String]) -> FieldPath {
+    keys.iter().fold(FieldPath::root(), |p, k| p.key(k))
 }
 
 fn sources(layers: &[BTreeMap<String, Value>]) -> Vec<SourceFile> {
@@ -90,25 +138,33 @@ proptest! {
         let merged = Merged::from_sources(&src).unwrap();
         prop_assert_eq!(&Merged::from_sources(&src).unwrap(), &merged, "deterministic");
 
-        let mut expected = BTreeMap::new();
-        let mut setter = BTreeMap::new();
-        for (i, l) in layers.iter().enumerate() {
-            reference(&mut expected, l, &FieldPath::root(), i, &mut setter);
-        }
-        prop_assert_eq!(merged.root(), &expected, "field by field, later layers win");
-        let leaves: Vec<_> = merged.leaves().map(|(p, _)| p.clone()).collect();
-        prop_assert_eq!(leaves, setter.keys().cloned().collect::<Vec<_>>());
-        for (path, who) in &setter {
-            let history = merged.history(path);
-            prop_assert_eq!(history.iter().map(|s| s.origin.layer).collect::<Vec<_>>(), who.clone());
+        let expected = oracle(&layers);
+        // The merged document holds exactly the oracle's leaves, with its values.
+        let mut got = Writes::default();
+        flatten(merged.root(), &mut Vec::new(), &mut got);
+        let want: BTreeMap<Vec<String>, Value> = expected.iter().map(|(p, (v, _))| (p.clone(), v.clone())).collect();
+        prop_assert_eq!(&got.leaves, &want, "field by field, later layers win");
+        let leaves: Vec<FieldPath> = merged.leaves().map(|(p, _)| p.clone()).collect();
+        prop_assert_eq!(leaves, expected.keys().map(|p| field_path(p)).collect::<Vec<_>>());
+        for (keys, (value, who)) in &expected {
+            let path = field_path(keys);
+            let history = merged.history(&path);
+            prop_assert_eq!(history.iter().map(|s| s.origin.layer).collect::<Vec<_>>(), who.clone(), "history of {}", path);
+            for (s, i) in history.iter().zip(who) {
+                prop_assert_eq!(&s.value, &expected_value(&layers[*i], keys), "layer {} wrote {}", i, path);
+            }
             let last = *who.last().unwrap();
-            let origin = merged.origin(path).unwrap();
+            let origin = merged.origin(&path).unwrap();
             prop_assert_eq!(origin.layer, last, "{} was set by layer {}", path, last);
             prop_assert_eq!(&*origin.file, format!("layer{last}.toml"));
-            // The line named is the one that writes this key.
+            prop_assert_eq!(merged.get(&path), Some(value));
+            // The line named is the one that writes this key with this value:
+            // read alone, it is `key = value`.
             let line = src[last].text().lines().nth(origin.line as usize - 1).unwrap();
-            prop_assert!(line.contains(" = "), "{}: {:?}", path, line);
-            prop_assert_eq!(&history.last().unwrap().value, merged.get(path).unwrap());
+            let alone = Merged::from_sources(&[SourceFile::new("line", line, 0)]).unwrap();
+            let mut one = BTreeMap::new();
+            one.insert(keys.last().unwrap().clone(), value.clone());
+            prop_assert_eq!(alone.root(), &one, "{}: {:?}", path, line);
         }
     }
 
@@ -130,6 +186,10 @@ enum Tamper {
     Configure(u8),
     Retire,
     HarmlessDryRun,
+    /// An Eval that changes no handler and no config.
+    QuietEval(u8),
+    /// The release itself Eval'ed again: the code hash still matches.
+    ReloadRelease,
 }
 
 fn tamper() -> impl Strategy<Value = Tamper> {
@@ -139,6 +199,8 @@ fn tamper() -> impl Strategy<Value = Tamper> {
         any::<u8>().prop_map(Tamper::Configure),
         Just(Tamper::Retire),
         Just(Tamper::HarmlessDryRun),
+        any::<u8>().prop_map(Tamper::QuietEval),
+        Just(Tamper::ReloadRelease),
     ]
 }
 
@@ -179,6 +241,8 @@ proptest! {
                     changed = true;
                 }
                 Tamper::Retire => { ao.call(Message::builder(pid.clone()).tag("Action", "AoEnv-Retire").build().unwrap()).unwrap(); changed = true; }
+                Tamper::QuietEval(n) => { ao.eval(&pid, &format!("Quiet = {n}")).unwrap(); changed = true; }
+                Tamper::ReloadRelease => { ao.eval(&pid, CODE).unwrap(); changed = true; }
                 Tamper::HarmlessDryRun => { ao.simulate(Message::builder(pid.clone()).tag("Action", "Join").build().unwrap()).unwrap(); }
             }
         }

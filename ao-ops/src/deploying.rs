@@ -396,15 +396,17 @@ fn sync_record(
     process: &ProcessId,
     hash: &str,
 ) -> anyhow::Result<()> {
-    let handlers = match ao_env::observe_process(&ctx.ao, key, process)? {
-        ao_env::Observation::Running(o) => o.handlers,
-        _ => ctx.ao.process_info(process)?.handlers,
+    // The Eval count too: ao-deploy's own Evals are not drift.
+    let (handlers, eval_count) = match ao_env::observe_process(&ctx.ao, key, process)? {
+        ao_env::Observation::Running(o) => (o.handlers, Some(o.eval_count)),
+        _ => (ctx.ao.process_info(process)?.handlers, None),
     };
     let record = ao_env::Record {
         instance: key.clone(),
         process: process.clone(),
         code_hash: Some(hash.into()),
         baseline_handlers: handlers,
+        eval_count,
         retired: false,
     };
     if let Some(old) = state.instances.insert(key.clone(), record)

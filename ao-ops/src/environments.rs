@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ao_env::{
-    Desired, ExitCode, FileStateStore, FsCode, Project, Provisioner, StateStore, consistency, observe,
-    sync_to_file,
+    Desired, ExitCode, FileStateStore, FsCode, InfoLookup, Project, Provisioner, StateStore, consistency,
+    observe, sync_to_file,
 };
 
 /// Where the environment files, state files and the local AO live.
@@ -40,6 +40,11 @@ pub enum EnvCommand {
         /// Where the files are.
         #[command(flatten)]
         paths: EnvPaths,
+        /// Also resolve every wallet and secret (environment variables, files):
+        /// no two environments may use one wallet under different references,
+        /// and no config value may hold a secret's value. Values are never printed.
+        #[arg(long)]
+        secrets: bool,
     },
     /// Show which file and line set a value, and what it overrides.
     Explain {
@@ -110,7 +115,7 @@ pub enum EnvCommand {
         /// Copy from.
         #[arg(long)]
         from: String,
-        /// Copy into (its overlay file is rewritten).
+        /// Copy into: its overlay's `[processes]` sections are rewritten, the rest of the file kept.
         #[arg(long)]
         to: String,
     },
@@ -153,7 +158,7 @@ impl Ctx {
 /// Runs `ao-ops env ...`; returns the exit code (0 clean, 2 drift); errors are exit 1.
 pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
     match command {
-        EnvCommand::Check { paths } => {
+        EnvCommand::Check { paths, secrets } => {
             let ctx = Ctx::new(paths)?;
             let mut states = BTreeMap::new();
             for name in ctx.project.environments() {
@@ -169,6 +174,10 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
                     e.processes.len(),
                     if e.protected { ", protected" } else { "" }
                 )?;
+            }
+            if *secrets {
+                ctx.project.check_secrets(&envs, &ao_env::SystemSecrets)?;
+                writeln!(out, "ok: secrets resolved; no wallet shared, none in config")?;
             }
             Ok(0)
         }
@@ -206,9 +215,22 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
             let e = ctx.project.environment(env)?;
             let desired = ctx.desired(&e)?;
             let ao = ctx.ao()?;
-            let (report, applied) =
-                Provisioner::new(&ao, &FsCode, &ctx.store).reconcile(&e, &desired, approvals)?;
+            // A spawn an interrupted apply left unrecorded is found again by its nonce tag.
+            let lookup = InfoLookup::new(&ao, ao.processes());
+            let (report, applied) = Provisioner::new(&ao, &FsCode, &ctx.store)
+                .with_lookup(&lookup)
+                .reconcile(&e, &desired, approvals)?;
             write!(out, "{}", report.plan)?;
+            for pid in &applied.adopted {
+                writeln!(out, "recorded {pid}: spawned by an interrupted apply, found by its nonce tag")?;
+            }
+            for i in &applied.unconfirmed {
+                writeln!(
+                    out,
+                    "warning: {}: a spawn with AoEnv-Spawn-Nonce {} may have left a process running unrecorded",
+                    i.instance, i.nonce
+                )?;
+            }
             writeln!(
                 out,
                 "applied {} action(s): {} spawned, {} retired; state in {}",

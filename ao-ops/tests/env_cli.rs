@@ -65,7 +65,7 @@ fn check_drift_apply_and_the_exit_code_contract() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let kinds: Vec<&str> =
         report["differences"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["code", "extra-handlers"]);
+    assert_eq!(kinds, ["code", "unrecorded-evals", "extra-handlers"]);
     let (code, out, _) = run(&["env", "plan", "dev"]);
     assert_eq!(code, 2);
     assert!(out.contains("eval") && out.contains("remove") && out.contains("Backdoor"), "{out}");
@@ -86,4 +86,46 @@ fn check_drift_apply_and_the_exit_code_contract() {
     let (code, out, _) = run(&["env", "teardown", "dev"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("retired 2 process(es)"), "{out}");
+}
+
+#[test]
+fn check_secrets_resolves_and_never_prints_a_value() {
+    const SECRET: &str = "sk-env-cli-7c1f99e0-never-print";
+    let dir = tempfile::tempdir().unwrap();
+    let module = "TQV426e5pgvLy8-tVGhLM4mviQ7HQroOMbC5mN3OHVk";
+    let sched = "dCYq2BAm6lfcTUy-FryJc92xaKsji6B5GkyC1BMdKCE";
+    let write = |motd: &str| {
+        std::fs::write(
+            dir.path().join("ao-env.toml"),
+            format!("game = \"g\"\n[defaults]\nmodule = \"{module}\"\nscheduler = \"{sched}\"\n[processes.world]\ntarget = \"t\"\n[processes.world.config]\nmotd = \"{motd}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("ao-env.dev.toml"),
+            "[environment]\nwallet = \"env:AO_ENV_CLI_TEST_WALLET\"\n",
+        )
+        .unwrap();
+    };
+    let config = dir.path().join("ao-env.toml").to_string_lossy().into_owned();
+    let state = dir.path().join("state").to_string_lossy().into_owned();
+    let check = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ao-ops"))
+            .args(["env", "check", "--secrets", "--config", &config, "--state", &state])
+            .env("AO_ENV_CLI_TEST_WALLET", SECRET)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    write("hello");
+    let (code, out) = check();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: secrets resolved"), "{out}");
+    write(&format!("pasted {SECRET}"));
+    let (code, out) = check();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds the value of secret env:AO_ENV_CLI_TEST_WALLET"), "{out}");
+    assert!(!out.contains(SECRET), "{out}");
 }

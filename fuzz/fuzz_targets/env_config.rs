@@ -19,6 +19,28 @@ fuzz_target!(|data: &[u8]| {
         "/base".as_ref(),
     );
     let _ = project.check(&std::collections::BTreeMap::new());
+    // The same overlay synced into a copy of itself: sync's rewrite of the
+    // target file (which keeps its text outside `[processes]`) never panics,
+    // and what it writes loads.
+    let target = format!("{overlay}\n[sync.dev]\n");
+    let two = Project::from_sources(
+        SourceFile::new("base.toml", base, 0),
+        vec![
+            ("dev".into(), SourceFile::new("dev.toml", overlay, 1)),
+            ("staging".into(), SourceFile::new("staging.toml", target, 1)),
+        ],
+        None,
+        "/base".as_ref(),
+    );
+    if let Ok(outcome) = ao_env::sync(&two, "dev", "staging") {
+        let synced = Project::from_sources(
+            SourceFile::new("base.toml", base, 0),
+            vec![("staging".into(), SourceFile::new("staging.toml", outcome.overlay, 1))],
+            None,
+            "/base".as_ref(),
+        );
+        assert!(synced.environment("staging").is_ok());
+    }
     if let Ok(env) = project.environment("dev") {
         for spec in env.processes.values() {
             assert!((1..=64).contains(&spec.shards));
