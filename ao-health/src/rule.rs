@@ -236,7 +236,8 @@ impl Rule {
         self.for_duration
     }
 
-    /// How long the alert keeps firing after the condition clears.
+    /// How long the alert keeps firing after the condition clears, counted
+    /// from the first evaluation at which it no longer holds.
     pub fn keep_firing_for(&self) -> Duration {
         self.keep_firing_for
     }
@@ -276,7 +277,13 @@ impl RuleBuilder {
         self
     }
 
-    /// The alert keeps firing this long after the condition clears.
+    /// A firing alert keeps firing this long after its condition clears, as
+    /// Prometheus's `keep_firing_for`: counted from the first evaluation at
+    /// which the condition no longer holds, it resolves at the first
+    /// evaluation at least `d` after that. If the condition holds again
+    /// before then, the alert simply goes on firing (no new transition,
+    /// so no new notification or incident), and a later clear starts a new
+    /// `d`. A pending alert is not kept: it goes back to inactive at once.
     pub fn keep_firing_for(mut self, d: Duration) -> Self {
         self.rule.keep_firing_for = d;
         self
@@ -407,7 +414,9 @@ impl Transition {
 struct Active {
     series: Labels,
     since: Timestamp,
-    last_true: Timestamp,
+    /// A firing alert whose condition no longer holds: the first evaluation
+    /// at which it did not (Prometheus's `KeepFiringSince`).
+    cleared_at: Option<Timestamp>,
     fired_at: Option<Timestamp>,
     value: f64,
 }
@@ -570,12 +579,13 @@ impl RuleState {
             let entry = self.alerts.entry(labels.clone());
             let (from, a) = match entry {
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    let a = v.insert(Active { series, since: now, last_true: now, fired_at: None, value });
+                    let a = v.insert(Active { series, since: now, cleared_at: None, fired_at: None, value });
                     (AlertState::Inactive, a.clone())
                 }
                 std::collections::btree_map::Entry::Occupied(mut o) => {
                     let a = o.get_mut();
-                    a.last_true = now;
+                    // Back within `keep_firing_for`: the same alert goes on firing.
+                    a.cleared_at = None;
                     a.value = value;
                     a.series = series;
                     let from = if a.fired_at.is_some() { AlertState::Firing } else { AlertState::Pending };
@@ -601,10 +611,14 @@ impl RuleState {
         let keep = self.rule.keep_firing_for;
         let gone: Vec<Labels> = self.alerts.keys().filter(|l| !seen.contains(*l)).cloned().collect();
         for labels in gone {
-            let Some(a) = self.alerts.get(&labels).cloned() else { continue };
-            if a.fired_at.is_some() && now.saturating_since(a.last_true) < keep {
-                continue; // keep_firing_for: still firing
+            let Some(stored) = self.alerts.get_mut(&labels) else { continue };
+            if stored.fired_at.is_some() && !keep.is_zero() {
+                let cleared = *stored.cleared_at.get_or_insert(now);
+                if now.saturating_since(cleared) < keep {
+                    continue; // keep_firing_for: still firing, counted from the first false evaluation
+                }
             }
+            let a = stored.clone();
             self.alerts.remove(&labels);
             let from = if a.fired_at.is_some() { AlertState::Firing } else { AlertState::Pending };
             let mut alert = self.alert(&labels, &a, AlertState::Inactive);
@@ -708,15 +722,17 @@ mod tests {
         );
         assert_eq!(alert.annotations["summary"], "a uses 160");
         assert_eq!(alert.fired_at, Some(at(20)));
-        // Cleared at 30: keeps firing until 15 s after the last true evaluation (20).
+        // Cleared at 30 (first false evaluation): keeps firing until 30 + 15 s.
         assert!(e.evaluate(at(30), &[s("mem", &p, 50.0)]).is_empty());
-        let resolved = e.evaluate(at(35), &[s("mem", &p, 50.0)]);
+        assert!(e.evaluate(at(44), &[s("mem", &p, 50.0)]).is_empty(), "14 s after the clear: still firing");
+        assert_eq!(e.alerts()[0].state, Firing);
+        let resolved = e.evaluate(at(45), &[s("mem", &p, 50.0)]);
         assert_eq!(states(&resolved), [(Firing, Inactive)]);
         assert!(resolved[0].is_resolved());
-        assert_eq!(resolved[0].alert.resolved_at, Some(at(35)));
+        assert_eq!(resolved[0].alert.resolved_at, Some(at(45)));
         // A pending alert that clears goes back to inactive without firing.
-        assert_eq!(states(&e.evaluate(at(40), &[s("mem", &p, 150.0)])), [(Inactive, Pending)]);
-        assert_eq!(states(&e.evaluate(at(50), &[])), [(Pending, Inactive)]);
+        assert_eq!(states(&e.evaluate(at(50), &[s("mem", &p, 150.0)])), [(Inactive, Pending)]);
+        assert_eq!(states(&e.evaluate(at(60), &[])), [(Pending, Inactive)]);
         assert!(e.alerts().is_empty());
     }
 
