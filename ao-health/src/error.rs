@@ -105,6 +105,22 @@ pub enum ErrorKind {
         /// What was expected there.
         reason: &'static str,
     },
+    /// A probe cannot be built as configured (caller misuse or a bad config file).
+    InvalidProbe {
+        /// The probe's name (empty if that is what is wrong).
+        probe: String,
+        /// The setting at fault: `name`, `target`, `message`, `timeout`, `degraded_after`, `expect`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `/metrics` server cannot be started as configured.
+    InvalidServerConfig {
+        /// The setting at fault: `read_timeout`, `write_timeout`, `max_connections`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An IO operation failed (binding the `/metrics` listener, writing a file).
     Io {
         /// What was being done.
@@ -168,6 +184,12 @@ impl fmt::Display for Error {
             }
             ErrorKind::BadRequest { offset, reason } => {
                 write!(f, "bad http request at byte {offset}: {reason}")
+            }
+            ErrorKind::InvalidProbe { probe, field, reason } => {
+                write!(f, "probe {probe:?}: {field}: {reason}")
+            }
+            ErrorKind::InvalidServerConfig { field, reason } => {
+                write!(f, "/metrics server: {field}: {reason}")
             }
             ErrorKind::Io { what, source } => write!(f, "{what}: {source}"),
         }
