@@ -98,6 +98,15 @@ pub enum ErrorKind {
         /// The time given.
         got_ms: u64,
     },
+    /// A trend sample whose value is `NaN` or infinite; it is not recorded.
+    NotFinite {
+        /// The series key.
+        series: String,
+        /// The sample's time, in Unix milliseconds.
+        at_ms: u64,
+        /// The value given.
+        value: f64,
+    },
     /// An HTTP request that cannot be parsed.
     BadRequest {
         /// Byte offset into the request where parsing failed.
@@ -181,6 +190,9 @@ impl fmt::Display for Error {
             ErrorKind::Notify { receiver, source } => write!(f, "notifying {receiver:?} failed: {source}"),
             ErrorKind::OutOfOrder { series, last_ms, got_ms } => {
                 write!(f, "{series}: sample at {got_ms} ms is older than the last one at {last_ms} ms")
+            }
+            ErrorKind::NotFinite { series, at_ms, value } => {
+                write!(f, "{series}: sample at {at_ms} ms is {value}, not a finite number")
             }
             ErrorKind::BadRequest { offset, reason } => {
                 write!(f, "bad http request at byte {offset}: {reason}")
