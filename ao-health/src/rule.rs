@@ -134,7 +134,12 @@ pub enum Condition {
     },
     /// A counter's per-second rate over a window compared with a threshold:
     /// `rate(selector[window]) > value`. Counter resets are handled as
-    /// Prometheus does; the rate needs two samples in the window.
+    /// Prometheus does; the rate needs two samples in the window, and is the
+    /// increase between the first and the last over the time between them.
+    /// However long the window and however frequent the evaluations, the
+    /// evaluator's bounded history covers the whole window: it keeps at most
+    /// about 3600 points per series, at least `window / 3600` apart, with
+    /// resets folded in so thinning loses no increase.
     Rate {
         /// The counter series.
         selector: Selector,
@@ -421,17 +426,70 @@ struct Active {
     value: f64,
 }
 
+/// A rate rule's history of one series: bounded, and covering its window.
+#[derive(Debug, Clone, Default)]
+struct RateHistory {
+    /// `(time, count)` oldest first, where the count has every reset before
+    /// it folded in, so it never decreases and any two points give the increase between them.
+    points: VecDeque<(Timestamp, f64)>,
+    /// The last raw value seen, to detect resets.
+    last_raw: f64,
+}
+
+impl RateHistory {
+    /// Adds a sample at `now`, keeping points at least `window / MAX_RATE_POINTS`
+    /// apart, the newest sample always last.
+    fn push(&mut self, now: Timestamp, v: f64, window: Duration) {
+        if !v.is_finite() || self.points.back().is_some_and(|(t, _)| *t >= now) {
+            return;
+        }
+        let count = match self.points.back() {
+            None => v,
+            Some((_, c)) if v >= self.last_raw => c + (v - self.last_raw),
+            Some((_, c)) => c + v.max(0.0),
+        };
+        self.last_raw = v;
+        let spacing = window / MAX_RATE_POINTS as u32;
+        let n = self.points.len();
+        // The last point is provisional until it is `spacing` after the one before it.
+        if n >= 2 && self.points[n - 1].0.saturating_since(self.points[n - 2].0) < spacing {
+            self.points[n - 1] = (now, count);
+        } else {
+            self.points.push_back((now, count));
+        }
+        // Never reached while the spacing holds; a bound on memory regardless.
+        while self.points.len() > 2 * MAX_RATE_POINTS {
+            self.points.pop_front();
+        }
+    }
+
+    /// Drops points older than `from`.
+    fn trim(&mut self, from: Timestamp) {
+        while self.points.front().is_some_and(|(t, _)| *t < from) {
+            self.points.pop_front();
+        }
+    }
+
+    /// Per-second increase from the first point to the last.
+    fn rate(&self) -> Option<f64> {
+        let (first, last) = (self.points.front()?, self.points.back()?);
+        let secs = last.0.saturating_since(first.0).as_secs_f64();
+        (secs > 0.0).then(|| (last.1 - first.1) / secs)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct RuleState {
     rule: Rule,
-    /// Rate rules: recent points per series, oldest first.
-    history: BTreeMap<Labels, VecDeque<(Timestamp, f64)>>,
+    /// Rate rules: each series' history.
+    history: BTreeMap<Labels, RateHistory>,
     /// Absence rules: the last time a matching sample was seen.
     last_seen: Option<Timestamp>,
     alerts: BTreeMap<Labels, Active>,
 }
 
-/// Most points a rate rule keeps per series (a 1 h window at 1 s scrapes).
+/// Points a rate rule keeps per series over its window (a 1 h window at 1 s
+/// scrapes unthinned); longer windows or faster evaluations are thinned.
 const MAX_RATE_POINTS: usize = 3600;
 
 /// Evaluates rules against samples: state + (`now`, samples) → transitions.
@@ -505,26 +563,18 @@ impl RuleState {
                 .collect(),
             Condition::Rate { selector, window, cmp, value } => {
                 for s in samples.iter().filter(|s| selector.selects(s)) {
-                    let points = self.history.entry(s.labels.clone()).or_default();
-                    if points.back().is_none_or(|(t, _)| *t < now) {
-                        points.push_back((now, s.value));
-                    }
-                    if points.len() > MAX_RATE_POINTS {
-                        points.pop_front();
-                    }
+                    self.history.entry(s.labels.clone()).or_default().push(now, s.value, *window);
                 }
                 let from = now.saturating_sub(*window);
                 let mut out = Vec::new();
-                self.history.retain(|labels, points| {
-                    while points.front().is_some_and(|(t, _)| *t < from) {
-                        points.pop_front();
-                    }
-                    if let Some(r) = rate(points)
+                self.history.retain(|labels, h| {
+                    h.trim(from);
+                    if let Some(r) = h.rate()
                         && cmp.holds(r, *value)
                     {
                         out.push((labels.clone(), r));
                     }
-                    !points.is_empty()
+                    !h.points.is_empty()
                 });
                 out
             }
@@ -628,22 +678,6 @@ impl RuleState {
             out.push(Transition { alert, from, to: AlertState::Inactive, at: now });
         }
     }
-}
-
-/// Per-second rate of a counter over its points, counting resets as Prometheus does.
-fn rate(points: &VecDeque<(Timestamp, f64)>) -> Option<f64> {
-    let (first, last) = (points.front()?, points.back()?);
-    let secs = last.0.saturating_since(first.0).as_secs_f64();
-    if secs <= 0.0 {
-        return None;
-    }
-    let mut increase = 0.0;
-    let mut prev = first.1;
-    for (_, v) in points.iter().skip(1) {
-        increase += if *v >= prev { v - prev } else { *v };
-        prev = *v;
-    }
-    Some(increase / secs)
 }
 
 /// Expands `{{ $value }}` and `{{ $labels.NAME }}` (spaces optional); other text stays as written.
@@ -754,6 +788,55 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert!(t[0].is_firing(), "for = 0 fires at once");
         assert!((t[0].alert.value - 1.25).abs() < 1e-12, "{}", t[0].alert.value);
+    }
+
+    /// A 2 h window evaluated every second: 1/s for the first hour, 3/s for
+    /// the second (with a reset in it), so 2/s over the window. Thinned to at
+    /// most ~3600 points, yet covering the whole window.
+    #[test]
+    fn long_rate_windows_are_covered_and_bounded() {
+        let rule = Rule::builder(
+            "R",
+            Condition::rate(Selector::new("c_total"), Duration::from_secs(7200), Cmp::Ge, 0.0),
+        )
+        .build()
+        .unwrap();
+        let mut e = Evaluator::new(vec![rule]);
+        let (mut v, mut last) = (0.0, None);
+        for i in 0..=7200u64 {
+            if i > 0 {
+                v += if i <= 3600 { 1.0 } else { 3.0 };
+            }
+            // A restart at 5000 s: the counter begins again from its increment.
+            if i == 5000 {
+                v = 3.0;
+            }
+            let _ = e.evaluate(at(i), &[s("c_total", &[], v)]);
+            last = e.alerts().first().map(|a| a.value);
+        }
+        let rate = last.unwrap();
+        assert!((rate - 2.0).abs() < 1e-3, "{rate}");
+        let history = &e.rules[0].history[&Labels::new()];
+        assert!(history.points.len() <= MAX_RATE_POINTS + 2, "{}", history.points.len());
+        assert!(
+            history.points.front().unwrap().0 <= at(2),
+            "covers the window: {:?}",
+            history.points.front()
+        );
+        // Many evaluations a second over a short window stay bounded too.
+        let rule = Rule::builder(
+            "Fast",
+            Condition::rate(Selector::new("c_total"), Duration::from_secs(10), Cmp::Ge, 0.0),
+        )
+        .build()
+        .unwrap();
+        let mut e = Evaluator::new(vec![rule]);
+        for i in 0..20_000u64 {
+            let _ = e.evaluate(Timestamp::from_millis(i), &[s("c_total", &[], i as f64)]);
+        }
+        let kept = e.rules[0].history[&Labels::new()].points.len();
+        assert!(kept <= MAX_RATE_POINTS + 2 && kept > MAX_RATE_POINTS / 2, "{kept}");
+        assert!((e.alerts()[0].value - 1000.0).abs() < 1e-6, "{}", e.alerts()[0].value);
     }
 
     #[test]
