@@ -151,7 +151,10 @@ pub enum Condition {
         value: f64,
     },
     /// No sample of the selector within the window: `absent_over_time(selector[window])`.
-    /// The alert's labels are the selector's equality matchers.
+    /// The alert's labels are the selector's equality matchers. A metric the
+    /// evaluator has never seen is absent from its first evaluation (as
+    /// `absent_over_time` over no data), so with `for` the alert fires at the
+    /// first evaluation at least `for` after the evaluator started, not before.
     Absent {
         /// The series that should exist.
         selector: Selector,

@@ -307,3 +307,53 @@ fn keep_firing_for_bridges_a_gap_without_a_new_incident() {
     assert!(alerting.incidents.open().next().is_none());
     assert_eq!(alerting.incidents.all().next().unwrap().time_to_resolve(), Some(Duration::from_secs(130)));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// An absence rule from the evaluator's first evaluation: a metric never
+    /// seen is absent at once (as `absent_over_time` with no data), so the
+    /// alert is pending from the start and fires at the first evaluation at
+    /// least `for` later, never before; a metric seen for a while fires
+    /// `window` after its last sample plus `for`.
+    #[test]
+    fn absence_fires_after_for_from_the_start(
+        for_s in 0u64..300, window_s in 1u64..120,
+        gaps in prop::collection::vec(1u64..40, 1..60),
+        seen_for in 0usize..10,
+    ) {
+        let rule = Rule::builder("Gone", Condition::absent(Selector::new("up"), Duration::from_secs(window_s)))
+            .for_duration(Duration::from_secs(for_s))
+            .build()
+            .unwrap();
+        let mut e = Evaluator::new(vec![rule]);
+        let start = Timestamp::from_secs(50_000);
+        let mut now = start;
+        let mut last_seen: Option<Timestamp> = None;
+        // When the condition began to hold (the model).
+        let mut absent_since: Option<Timestamp> = None;
+        let up = [Sample::new("up", Labels::new(), 1.0)];
+        for (i, gap) in gaps.iter().enumerate() {
+            if i > 0 {
+                now = now + Duration::from_secs(*gap);
+            }
+            let present = i < seen_for;
+            if present {
+                last_seen = Some(now);
+            }
+            let absent = last_seen.is_none_or(|t| now.saturating_since(t) >= Duration::from_secs(window_s));
+            if absent { absent_since.get_or_insert(now); } else { absent_since = None; }
+            let transitions = e.evaluate(now, if present { &up[..] } else { &[] });
+            let firing = e.alerts().iter().any(|a| a.state == AlertState::Firing);
+            let want = absent_since.is_some_and(|s| now.saturating_since(s) >= Duration::from_secs(for_s));
+            prop_assert_eq!(firing, want, "at +{}s", now.saturating_since(start).as_secs());
+            if seen_for == 0 {
+                // Never seen: pending (or firing, with for = 0) from the very first evaluation.
+                prop_assert!(!e.alerts().is_empty());
+                if i == 0 {
+                    prop_assert_eq!(transitions.len(), 1);
+                }
+            }
+        }
+    }
+}
