@@ -123,8 +123,8 @@ pub use notify::{
     ALERT_FAMILIES, AlertMetrics, Alerting, Dispatcher, MemoryNotifier, Notifier, NotifyError, Step,
 };
 pub use probe::{
-    AoProbe, Availability, CheckReport, CheckResult, Expect, HealthCheck, HealthReport, PROBE_FAMILIES,
-    ProbeMetrics, Prober, Status,
+    AoProbe, AoProbeBuilder, Availability, CheckReport, CheckResult, Expect, HealthCheck, HealthReport,
+    PROBE_FAMILIES, ProbeMetrics, Prober, Status,
 };
 pub use registry::{
     DEFAULT_CARDINALITY_LIMIT, Descriptor, Family, FamilyMember, FamilySnapshot, MetricType,
