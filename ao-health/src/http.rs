@@ -500,7 +500,31 @@ fn serve(mut stream: TcpStream, registry: &Registry, health: Option<&HealthFn>, 
         }
     }
     let _ = stream.flush();
+    if matches!(response.status, 400 | 408) {
+        linger(&mut stream);
+    }
     outcome
+}
+
+/// After an error answer to a request that may still be arriving: closes
+/// our side and reads a little more, so the close does not reset the
+/// connection (which can discard the answer before the client reads it).
+/// At most 64 KiB and 200 ms.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + Duration::from_millis(200);
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
 }
 
 #[cfg(test)]
