@@ -318,3 +318,34 @@ fn same_samples_as_prometheus_client() {
     );
     assert!(ours.encode(Format::OpenMetrics).contains("le=\"1e+06\""));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Random bounds (negative ones too) and random observations (NaN and
+    /// infinities too), in labelled families: every point follows the
+    /// specification's histogram rules, and every `le` reads back as its bound.
+    #[test]
+    fn random_histograms_follow_the_specification(
+        mut bounds in proptest::collection::vec(-1e9f64..1e9, 1..8),
+        observations in proptest::collection::vec((0usize..3, proptest::num::f64::ANY), 0..40),
+    ) {
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        let r = Registry::new();
+        let fam = r.histogram_family("h", "H.", &["k"], &Buckets::new(bounds.clone()).unwrap()).unwrap();
+        for (child, v) in observations {
+            fam.with(&[["a", "b\"", "c\n"][child]]).observe(v);
+        }
+        let text = r.encode(Format::OpenMetrics);
+        for (name, kind, lines) in families(&text) {
+            proptest::prop_assert_eq!(kind, "histogram");
+            check_histogram(&name, &lines);
+            let les: Vec<f64> =
+                lines.iter().filter_map(|l| l.labels.get("le")).map(|le| le.parse::<f64>().unwrap()).collect();
+            for chunk in les.chunks(bounds.len() + 1) {
+                proptest::prop_assert_eq!(&chunk[..bounds.len()], &bounds[..]);
+            }
+        }
+    }
+}
