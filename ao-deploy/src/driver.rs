@@ -521,10 +521,12 @@ impl<'a> Driver<'a> {
     }
 
     fn probe(&self, process: &ProcessId) -> Result<(bool, Option<String>, Duration), Error> {
-        let probe = AoProbe::ping(format!("deploy-{process}"), self.ao.clone(), process.clone())
-            .map_err(|e| Error::protocol("probe", e.to_string()))?
+        let probe = AoProbe::builder(format!("deploy-{process}"), self.ao.clone())
+            .process(process.clone())
             .clock(self.clock.clone())
-            .timeout(self.probe_timeout);
+            .timeout(self.probe_timeout)
+            .build()
+            .map_err(|e| Error::protocol("probe", e.to_string()))?;
         let r = probe.check();
         Ok((r.status != Status::Unhealthy, r.reason, r.latency.unwrap_or_default()))
     }

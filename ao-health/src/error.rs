@@ -98,12 +98,37 @@ pub enum ErrorKind {
         /// The time given.
         got_ms: u64,
     },
+    /// A trend sample whose value is `NaN` or infinite; it is not recorded.
+    NotFinite {
+        /// The series key.
+        series: String,
+        /// The sample's time, in Unix milliseconds.
+        at_ms: u64,
+        /// The value given.
+        value: f64,
+    },
     /// An HTTP request that cannot be parsed.
     BadRequest {
         /// Byte offset into the request where parsing failed.
         offset: usize,
         /// What was expected there.
         reason: &'static str,
+    },
+    /// A probe cannot be built as configured (caller misuse or a bad config file).
+    InvalidProbe {
+        /// The probe's name (empty if that is what is wrong).
+        probe: String,
+        /// The setting at fault: `name`, `target`, `message`, `timeout`, `degraded_after`, `expect`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The `/metrics` server cannot be started as configured.
+    InvalidServerConfig {
+        /// The setting at fault: `read_timeout`, `write_timeout`, `max_connections`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// An IO operation failed (binding the `/metrics` listener, writing a file).
     Io {
@@ -166,8 +191,17 @@ impl fmt::Display for Error {
             ErrorKind::OutOfOrder { series, last_ms, got_ms } => {
                 write!(f, "{series}: sample at {got_ms} ms is older than the last one at {last_ms} ms")
             }
+            ErrorKind::NotFinite { series, at_ms, value } => {
+                write!(f, "{series}: sample at {at_ms} ms is {value}, not a finite number")
+            }
             ErrorKind::BadRequest { offset, reason } => {
                 write!(f, "bad http request at byte {offset}: {reason}")
+            }
+            ErrorKind::InvalidProbe { probe, field, reason } => {
+                write!(f, "probe {probe:?}: {field}: {reason}")
+            }
+            ErrorKind::InvalidServerConfig { field, reason } => {
+                write!(f, "/metrics server: {field}: {reason}")
             }
             ErrorKind::Io { what, source } => write!(f, "{what}: {source}"),
         }

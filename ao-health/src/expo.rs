@@ -6,8 +6,20 @@
 //! needed from one snapshot. It writes what prometheus-client writes, byte
 //! for byte (`tests/exposition.rs` compares them), except where
 //! prometheus-client departs from the `OpenMetrics` specification: it writes
-//! an infinite gauge as `inf` (here `+Inf`) and leaves `# HELP` text
-//! unescaped (here `\\`, `\n` and `\"` are escaped).
+//! an infinite gauge as `inf` (here `+Inf`), leaves `# HELP` text unescaped
+//! (here `\\`, `\n` and `\"` are escaped), writes bucket bounds as `dtoa`
+//! does (`1000000.0`, `1e-5`) where the specification's canonical numbers are
+//! Go's `%g` with `.0` added (`1e+06`, `1e-05`), and always writes `_sum` and
+//! `_count`, which the specification forbids when the sum is not a counter.
+//!
+//! `OpenMetrics` histograms here: `_sum` and `_count` (together, or neither),
+//! then the buckets in increasing `le` with `+Inf` last, `le` canonical. A
+//! histogram whose bounds go below zero, or whose sum is negative or `NaN`
+//! (negative observations, or both infinities), has no `_sum` and so no
+//! `_count`: the specification makes both counters, and the buckets still
+//! carry the count (the `+Inf` bucket). No `_created` is written (it is
+//! optional), nor for counters. The Prometheus text format has no such rule
+//! and always writes both.
 
 use std::fmt::Write;
 
@@ -120,12 +132,16 @@ fn openmetrics_family(out: &mut String, d: &Descriptor, series: &[SeriesSnapshot
                 let _ = writeln!(out, " {}", float(*v));
             }
             Value::Histogram(h) => {
-                sample(out, name, "_sum", d.label_names(), &s.label_values, None);
-                let _ = writeln!(out, " {}", float(h.sum));
-                sample(out, name, "_count", d.label_names(), &s.label_values, None);
-                let _ = writeln!(out, " {}", h.count());
+                // `!(x >= 0)` is also true for NaN.
+                let counter_sum = h.bounds.first().is_none_or(|b| *b >= 0.0) && h.sum >= 0.0;
+                if counter_sum {
+                    sample(out, name, "_sum", d.label_names(), &s.label_values, None);
+                    let _ = writeln!(out, " {}", float(h.sum));
+                    sample(out, name, "_count", d.label_names(), &s.label_values, None);
+                    let _ = writeln!(out, " {}", h.count());
+                }
                 for (i, c) in h.cumulative.iter().enumerate() {
-                    let le = h.bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| float(*b));
+                    let le = h.bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| canonical_float(*b));
                     sample_le(out, name, "_bucket", d.label_names(), &s.label_values, Some(&le), true);
                     let _ = writeln!(out, " {c}");
                 }
@@ -246,12 +262,27 @@ pub(crate) fn float(v: f64) -> String {
     out
 }
 
+/// A number as the `OpenMetrics` specification's canonical numbers write it
+/// (for `le` and `quantile` label values): Go's `%g`, with `.0` added when
+/// that has neither a point nor an exponent: `0.0`, `0.001`, `1.0`,
+/// `100000.0`, `1e+06`, `1e-05`, `+Inf`.
+pub(crate) fn canonical_float(v: f64) -> String {
+    let mut s = go_float(v);
+    if v.is_finite() && !s.contains(['.', 'e']) {
+        s.push_str(".0");
+    }
+    s
+}
+
 /// A histogram bound as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it,
 /// as `client_golang` and prometheus-client do in the Prometheus text format:
 /// `0.005`, `1`, `2.5`, `1e+06`.
 pub(crate) fn go_float(v: f64) -> String {
     if !v.is_finite() {
         return float(v);
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     if v.fract() == 0.0 && v.abs() < 1e6 {
         return (v as i64).to_string();
@@ -306,6 +337,32 @@ mod tests {
             (f64::INFINITY, "+Inf"),
         ] {
             assert_eq!(go_float(v), want, "{v:?}");
+        }
+    }
+
+    /// The examples the specification gives under "Canonical Numbers" and
+    /// in its histogram example.
+    #[test]
+    fn canonical_numbers_as_the_specification_writes_them() {
+        for want in [
+            "0.0", "0.001", "0.002", "0.01", "0.1", "0.9", "0.95", "0.99", "0.999", "1.0", "1.7", "10.0",
+            "1e-10", "1e-09", "1e-05", "0.0001", "100000.0", "1e+06", "1e+10", "1e+23", "1.1e+23",
+        ] {
+            let v: f64 = want.parse().unwrap();
+            assert_eq!(canonical_float(v), want, "{v:?}");
+        }
+        assert_eq!(canonical_float(f64::INFINITY), "+Inf");
+        assert_eq!(canonical_float(-2.0), "-2.0");
+        assert_eq!(canonical_float(-0.0), "-0.0");
+        assert_eq!(canonical_float(123_456.0), "123456.0");
+        assert_eq!(canonical_float(1_234_567.0), "1.234567e+06");
+        // 0.0 up to 10.0 in steps of 0.001: at most three decimals, and one at least.
+        for i in 0..=10_000u32 {
+            let v = f64::from(i) / 1000.0;
+            let s = canonical_float(v);
+            let (int, frac) = s.split_once('.').unwrap_or_else(|| panic!("{s}"));
+            assert!(!frac.is_empty() && frac.len() <= 3, "{s}");
+            assert_eq!(format!("{int}.{frac}").parse::<f64>().unwrap(), v);
         }
     }
 

@@ -2,16 +2,16 @@
 //!
 //! [`parse_request`] and [`respond`] are pure (bytes in, bytes out) and
 //! tested as such; [`MetricsServer`] is the thin driver around a
-//! `TcpListener` on one thread, one connection at a time, which is what a
-//! scraper needs.
+//! `TcpListener`: an accept thread, a thread per connection (at most
+//! `max_connections`), and deadlines per connection.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::expo::Format;
@@ -136,6 +136,7 @@ impl Response {
             400 => "Bad Request",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            408 => "Request Timeout",
             503 => "Service Unavailable",
             _ => "Unknown",
         };
@@ -183,7 +184,8 @@ pub fn respond(request: &Request, registry: &Registry, health: Option<&HealthFn>
     r
 }
 
-/// Serves `/metrics` (and `/healthz` if given a health source) on a thread.
+/// Serves `/metrics` (and `/healthz` if given a health source): an accept
+/// thread and one short-lived thread per connection.
 ///
 /// ```no_run
 /// let registry = ao_health::Registry::new();
@@ -192,18 +194,141 @@ pub fn respond(request: &Request, registry: &Registry, health: Option<&HealthFn>
 /// # Ok::<(), ao_health::Error>(())
 /// ```
 ///
-/// Dropping the server stops it.
+/// A slow or stalled client cannot hold it up: each connection has a
+/// deadline for its whole request head ([`read_timeout`](MetricsServerBuilder::read_timeout),
+/// answered `408` when it passes) and one for its whole response
+/// ([`write_timeout`](MetricsServerBuilder::write_timeout)), not per read or
+/// write, so trickling bytes does not extend them; the head is at most
+/// [`MAX_REQUEST_HEAD`] bytes; and connections are served side by side, so an
+/// idle one does not delay a scrape. At most
+/// [`max_connections`](MetricsServerBuilder::max_connections) are served at
+/// once; more are answered `503` and closed at once, so a flood of idle
+/// connections costs scrapes for at most the two deadlines, and no thread
+/// or memory beyond that bound. Dropping the server stops it.
 #[derive(Debug)]
 pub struct MetricsServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    stats: Arc<Stats>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// What a [`MetricsServer`] has done with its connections so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Requests answered in full (any status but `408`).
+    pub served: u64,
+    /// Connections closed because a deadline passed (request head or response).
+    pub timed_out: u64,
+    /// Connections refused with `503` because `max_connections` were being served.
+    pub refused: u64,
+    /// Connections closed by the client before a request was complete, or failed.
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    served: AtomicU64,
+    timed_out: AtomicU64,
+    refused: AtomicU64,
+    dropped: AtomicU64,
+    active: AtomicUsize,
+}
+
+/// The deadlines a connection is served under.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    read: Duration,
+    write: Duration,
+}
+
+/// Configures a [`MetricsServer`]: [`MetricsServer::builder`], then [`bind`](Self::bind).
+#[must_use]
+pub struct MetricsServerBuilder {
+    registry: Registry,
+    health: Option<HealthFn>,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    max_connections: usize,
+}
+
+impl fmt::Debug for MetricsServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsServerBuilder")
+            .field("health", &self.health.is_some())
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsServerBuilder {
+    /// Also serve `/healthz` from `health`.
+    pub fn health(mut self, health: HealthFn) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// The whole request head must arrive within this (default 5 s).
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.read_timeout = d;
+        self
+    }
+
+    /// The whole response must be written within this (default 10 s).
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.write_timeout = d;
+        self
+    }
+
+    /// Connections served at once (default 8); more are refused with `503`.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Checks the settings, binds `addr` and starts serving.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<MetricsServer, Error> {
+        let bad = |field, reason: &str| {
+            Err(Error::new(ErrorKind::InvalidServerConfig { field, reason: reason.to_owned() }))
+        };
+        if self.read_timeout.is_zero() {
+            return bad("read_timeout", "must be more than zero");
+        }
+        if self.write_timeout.is_zero() {
+            return bad("write_timeout", "must be more than zero");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections", "must be at least 1");
+        }
+        let listener = TcpListener::bind(addr).map_err(|e| Error::io("binding the /metrics listener", e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io("reading the listener's address", e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Stats::default());
+        let (flag, counters) = (stop.clone(), stats.clone());
+        let limits = Limits { read: self.read_timeout, write: self.write_timeout };
+        let (registry, health, max) = (self.registry, self.health, self.max_connections);
+        let thread = std::thread::Builder::new()
+            .name("ao-health-metrics".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    accept(stream, &registry, health.as_ref(), limits, max, &counters);
+                }
+            })
+            .map_err(|e| Error::io("spawning the /metrics thread", e))?;
+        Ok(MetricsServer { addr, stop, stats, thread: Some(thread) })
+    }
+}
+
 impl MetricsServer {
-    /// Binds `addr` and serves `registry` on `/metrics`.
+    /// Binds `addr` and serves `registry` on `/metrics`, with the default limits.
     pub fn start(addr: impl ToSocketAddrs, registry: Registry) -> Result<Self, Error> {
-        Self::start_with_health(addr, registry, None)
+        Self::builder(registry).bind(addr)
     }
 
     /// Also serves `/healthz` from `health`.
@@ -212,25 +337,22 @@ impl MetricsServer {
         registry: Registry,
         health: Option<HealthFn>,
     ) -> Result<Self, Error> {
-        let listener = TcpListener::bind(addr).map_err(|e| Error::io("binding the /metrics listener", e))?;
-        let addr = listener.local_addr().map_err(|e| Error::io("reading the listener's address", e))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("ao-health-metrics".into())
-            .spawn(move || {
-                for stream in listener.incoming() {
-                    if flag.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(stream) = stream {
-                        // A broken connection only affects its own scrape.
-                        let _ = serve(stream, &registry, health.as_ref());
-                    }
-                }
-            })
-            .map_err(|e| Error::io("spawning the /metrics thread", e))?;
-        Ok(Self { addr, stop, thread: Some(thread) })
+        let b = Self::builder(registry);
+        match health {
+            Some(h) => b.health(h).bind(addr),
+            None => b.bind(addr),
+        }
+    }
+
+    /// A server of `registry` to configure: deadlines, connection limit, `/healthz`.
+    pub fn builder(registry: Registry) -> MetricsServerBuilder {
+        MetricsServerBuilder {
+            registry,
+            health: None,
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            max_connections: 8,
+        }
     }
 
     /// The address bound (useful after binding port 0).
@@ -238,7 +360,19 @@ impl MetricsServer {
         self.addr
     }
 
-    /// Stops serving and waits for the thread.
+    /// What the server has done with its connections so far.
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.stats;
+        ServerStats {
+            served: s.served.load(Ordering::SeqCst),
+            timed_out: s.timed_out.load(Ordering::SeqCst),
+            refused: s.refused.load(Ordering::SeqCst),
+            dropped: s.dropped.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Stops accepting and waits for the accept thread; connections being
+    /// served finish within their deadlines.
     pub fn shutdown(mut self) {
         self.stop_thread();
     }
@@ -267,25 +401,130 @@ impl Drop for MetricsServer {
     }
 }
 
-fn serve(mut stream: TcpStream, registry: &Registry, health: Option<&HealthFn>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+/// Gives back a connection slot when a connection's thread ends (or never starts).
+struct Slot(Arc<Stats>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Hands a new connection to its own thread, or refuses it when `max` are being served.
+fn accept(
+    stream: TcpStream,
+    registry: &Registry,
+    health: Option<&HealthFn>,
+    limits: Limits,
+    max: usize,
+    stats: &Arc<Stats>,
+) {
+    if stats.active.fetch_add(1, Ordering::SeqCst) >= max {
+        stats.active.fetch_sub(1, Ordering::SeqCst);
+        stats.refused.fetch_add(1, Ordering::SeqCst);
+        // Never block the accept loop on a client: one non-blocking write, then close.
+        let _ = stream.set_nonblocking(true);
+        let _ = (&stream).write(&Response::text(503, "too many connections").to_bytes());
+        return;
+    }
+    let slot = Slot(stats.clone());
+    let (registry, health) = (registry.clone(), health.cloned());
+    let spawned = std::thread::Builder::new().name("ao-health-scrape".into()).spawn(move || {
+        let outcome = serve(stream, &registry, health.as_ref(), limits);
+        let s = &slot.0;
+        let counter = match outcome {
+            Outcome::Served => &s.served,
+            Outcome::TimedOut => &s.timed_out,
+            Outcome::Dropped => &s.dropped,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    if spawned.is_err() {
+        // The closure, its stream and its slot are dropped: the connection is closed.
+        stats.refused.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+enum Outcome {
+    Served,
+    TimedOut,
+    Dropped,
+}
+
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+}
+
+/// Reads one request head by `limits.read` and writes its response by `limits.write`.
+fn serve(mut stream: TcpStream, registry: &Registry, health: Option<&HealthFn>, limits: Limits) -> Outcome {
+    let deadline = Instant::now() + limits.read;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    let response = loop {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
+    let (response, outcome) = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break (Response::text(408, "request head not received in time"), Outcome::TimedOut);
         }
-        buf.extend_from_slice(&chunk[..n]);
+        // parse_request refuses a head longer than MAX_REQUEST_HEAD, so this never reaches zero.
+        let room = (MAX_REQUEST_HEAD + 4).saturating_sub(buf.len()).clamp(1, chunk.len());
+        match stream.read(&mut chunk[..room]) {
+            Ok(0) => return Outcome::Dropped,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if timed_out(&e) => {
+                break (Response::text(408, "request head not received in time"), Outcome::TimedOut);
+            }
+            Err(_) => return Outcome::Dropped,
+        }
         match parse_request(&buf) {
-            Ok(Some((req, _))) => break respond(&req, registry, health),
+            Ok(Some((req, _))) => break (respond(&req, registry, health), Outcome::Served),
             Ok(None) => {}
-            Err(e) => break Response::text(400, &e.to_string()),
+            Err(e) => break (Response::text(400, &e.to_string()), Outcome::Served),
         }
     };
-    stream.write_all(&response.to_bytes())?;
-    stream.flush()
+    let bytes = response.to_bytes();
+    let deadline = Instant::now() + limits.write;
+    let mut at = 0;
+    while at < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_write_timeout(Some(left)).is_err() {
+            return Outcome::TimedOut;
+        }
+        // Small writes, so the deadline is checked often against a slow reader.
+        match stream.write(&bytes[at..bytes.len().min(at + 64 * 1024)]) {
+            Ok(0) => return Outcome::Dropped,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if timed_out(&e) => return Outcome::TimedOut,
+            Err(_) => return Outcome::Dropped,
+        }
+    }
+    let _ = stream.flush();
+    if matches!(response.status, 400 | 408) {
+        linger(&mut stream);
+    }
+    outcome
+}
+
+/// After an error answer to a request that may still be arriving: closes
+/// our side and reads a little more, so the close does not reset the
+/// connection (which can discard the answer before the client reads it).
+/// At most 64 KiB and 200 ms.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + Duration::from_millis(200);
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < 64 * 1024 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
 }
 
 #[cfg(test)]

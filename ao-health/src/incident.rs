@@ -162,7 +162,8 @@ impl Incidents {
 }
 
 fn mean(it: impl Iterator<Item = Duration>) -> Option<Duration> {
-    let (sum, n) = it.fold((Duration::ZERO, 0u32), |(s, n), d| (s + d, n + 1));
+    // Saturating: a sum of absurd spans must not panic.
+    let (sum, n) = it.fold((Duration::ZERO, 0u32), |(s, n), d| (s.saturating_add(d), n.saturating_add(1)));
     (n > 0).then(|| sum / n)
 }
 
@@ -222,5 +223,18 @@ mod tests {
             log.acknowledge(1, "x", Timestamp::EPOCH).unwrap_err().kind(),
             ErrorKind::NoSuchIncident(1)
         ));
+    }
+
+    #[test]
+    fn mean_times_do_not_overflow() {
+        use AlertState::*;
+        // 1100 spans of ~1.8e16 s each: their sum passes Duration::MAX (1.8e19 s).
+        let mut log = Incidents::new(2000);
+        for i in 0..1100u64 {
+            let p = i.to_string();
+            log.handle_transition(&transition(&p, Inactive, Firing, i));
+            log.handle_transition(&transition(&p, Firing, Inactive, u64::MAX / 1000));
+        }
+        assert!(log.mean_time_to_resolve().unwrap() > Duration::from_secs(u64::MAX / 4000));
     }
 }

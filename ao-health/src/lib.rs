@@ -112,7 +112,10 @@ pub use error::{Error, ErrorKind};
 pub use expo::{Format, encode};
 pub use export::{RuleGroup, rules_yaml};
 #[cfg(feature = "http")]
-pub use http::{HealthFn, MAX_REQUEST_HEAD, MetricsServer, Request, Response, parse_request, respond};
+pub use http::{
+    HealthFn, MAX_REQUEST_HEAD, MetricsServer, MetricsServerBuilder, Request, Response, ServerStats,
+    parse_request, respond,
+};
 pub use incident::{Incident, IncidentEvent, Incidents};
 pub use labels::{Labels, MatchOp, Matcher, matches_all};
 pub use metrics::{Buckets, Counter, Gauge, Histogram, HistogramSnapshot, HistogramTimer};
@@ -120,8 +123,8 @@ pub use notify::{
     ALERT_FAMILIES, AlertMetrics, Alerting, Dispatcher, MemoryNotifier, Notifier, NotifyError, Step,
 };
 pub use probe::{
-    AoProbe, Availability, CheckReport, CheckResult, Expect, HealthCheck, HealthReport, PROBE_FAMILIES,
-    ProbeMetrics, Prober, Status,
+    AoProbe, AoProbeBuilder, Availability, CheckReport, CheckResult, Expect, HealthCheck, HealthReport,
+    PROBE_FAMILIES, ProbeMetrics, Prober, Status,
 };
 pub use registry::{
     DEFAULT_CARDINALITY_LIMIT, Descriptor, Family, FamilyMember, FamilySnapshot, MetricType,

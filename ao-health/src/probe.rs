@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ao_transport::retry::{Clock, ThreadClock};
 use ao_transport::{AoTransport, Message, ProcessId};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::metrics::{Buckets, Gauge, Histogram};
 use crate::registry::{Family, Registry};
 use crate::time::Timestamp;
@@ -120,9 +120,15 @@ pub enum Expect {
 /// against a process over any [`AoTransport`], with a timeout and latency.
 ///
 /// A dry run changes nothing in the process, so probing is safe at any rate
-/// the transport allows. Latency is read from the probe's [`Clock`] (the wall
-/// clock by default; ao-local's virtual clock in tests), and the wait for the
-/// transport's future is bounded in real time by the same timeout.
+/// the transport allows. Latency and the timeout are both read from the
+/// probe's [`Clock`] (the wall clock by default; ao-local's or a
+/// `ManualClock` in tests), so a virtual clock gives deterministic timeouts.
+/// The wait is also bounded in real time by the same timeout, for a clock
+/// that does not move while the transport's future is pending.
+///
+/// Built with [`AoProbe::builder`] (or [`ping`](Self::ping) /
+/// [`with_message`](Self::with_message)), which refuses a bad configuration
+/// with [`ErrorKind::InvalidProbe`] naming the setting.
 pub struct AoProbe {
     name: String,
     transport: Arc<dyn AoTransport>,
@@ -146,67 +152,190 @@ impl fmt::Debug for AoProbe {
     }
 }
 
-impl AoProbe {
-    /// A `Ping` probe of `process`: healthy on a `Pong` reply within 5 s.
-    pub fn ping(
-        name: impl Into<String>,
-        transport: Arc<dyn AoTransport>,
-        process: ProcessId,
-    ) -> Result<Self, Error> {
-        let message = Message::builder(process)
-            .tag("Action", "Ping")
-            .build()
-            .map_err(|e| Error::rule("probe", e.to_string()))?;
-        Ok(Self::with_message(name, transport, message).expect(Expect::ReplyAction("Pong".into())))
-    }
+/// What an [`AoProbeBuilder`] dry-runs.
+enum ProbeTarget {
+    None,
+    Text(String),
+    Process(ProcessId),
+    Message(Message),
+}
 
-    /// A probe that dry-runs `message` and is healthy when it evaluates without error.
-    pub fn with_message(name: impl Into<String>, transport: Arc<dyn AoTransport>, message: Message) -> Self {
-        Self {
-            name: name.into(),
-            transport,
-            message,
-            expect: Expect::NoError,
-            timeout: Duration::from_secs(5),
-            degraded_after: None,
-            clock: Arc::new(ThreadClock::default()),
-            critical: true,
-        }
-    }
+/// Configures an [`AoProbe`]; [`build`](Self::build) checks the settings.
+#[must_use]
+pub struct AoProbeBuilder {
+    name: String,
+    transport: Arc<dyn AoTransport>,
+    target: ProbeTarget,
+    expect: Option<Expect>,
+    timeout: Duration,
+    degraded_after: Option<Duration>,
+    clock: Option<Arc<dyn Clock>>,
+    critical: bool,
+}
 
-    /// What the reply must show.
-    #[must_use]
-    pub fn expect(mut self, expect: Expect) -> Self {
-        self.expect = expect;
+impl fmt::Debug for AoProbeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AoProbeBuilder")
+            .field("name", &self.name)
+            .field("expect", &self.expect)
+            .field("timeout", &self.timeout)
+            .field("degraded_after", &self.degraded_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AoProbeBuilder {
+    /// Pings this process, given as text (a config file's value): checked at build.
+    pub fn target(mut self, process: impl Into<String>) -> Self {
+        self.target = ProbeTarget::Text(process.into());
         self
     }
 
-    /// Longer than this is unhealthy (default 5 s).
-    #[must_use]
+    /// Pings this process (`Action = Ping`, healthy on a `Pong` reply unless [`expect`](Self::expect) says otherwise).
+    pub fn process(mut self, process: ProcessId) -> Self {
+        self.target = ProbeTarget::Process(process);
+        self
+    }
+
+    /// Dry-runs this message instead (healthy when it evaluates without error,
+    /// unless [`expect`](Self::expect) says otherwise).
+    pub fn message(mut self, message: Message) -> Self {
+        self.target = ProbeTarget::Message(message);
+        self
+    }
+
+    /// What the reply must show.
+    pub fn expect(mut self, expect: Expect) -> Self {
+        self.expect = Some(expect);
+        self
+    }
+
+    /// Longer than this is unhealthy (default 5 s; must be more than zero).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Longer than this (but within the timeout) is degraded.
-    #[must_use]
+    /// Longer than this (but within the timeout) is degraded; more than zero, less than the timeout.
     pub fn degraded_after(mut self, after: Duration) -> Self {
         self.degraded_after = Some(after);
         self
     }
 
-    /// The clock latency is read from.
-    #[must_use]
+    /// The clock latency and the timeout are read from (default: the wall clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
     /// Failing makes the aggregate only degraded.
-    #[must_use]
     pub fn non_critical(mut self) -> Self {
         self.critical = false;
         self
+    }
+
+    /// Checks the settings: a non-empty name, a target that parses (or a
+    /// message), a timeout above zero, `degraded_after` between zero and the
+    /// timeout, a non-empty expected reply action.
+    pub fn build(self) -> Result<AoProbe, Error> {
+        let name = self.name;
+        let bad = |field, reason: String| {
+            Err(Error::new(ErrorKind::InvalidProbe { probe: name.clone(), field, reason }))
+        };
+        if name.trim().is_empty() {
+            return bad("name", "is empty".into());
+        }
+        let ping = |process: ProcessId| Message::builder(process).tag("Action", "Ping").build();
+        let (message, default_expect) = match self.target {
+            ProbeTarget::None => return bad("target", "no process or message given".into()),
+            ProbeTarget::Text(t) if t.trim().is_empty() => return bad("target", "is empty".into()),
+            ProbeTarget::Text(t) => match ProcessId::try_from(t.trim()) {
+                Ok(p) => (ping(p), Expect::ReplyAction("Pong".into())),
+                Err(e) => return bad("target", format!("{t:?} is not a process id: {e}")),
+            },
+            ProbeTarget::Process(p) => (ping(p), Expect::ReplyAction("Pong".into())),
+            ProbeTarget::Message(m) => (Ok(m), Expect::NoError),
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => return bad("message", e.to_string()),
+        };
+        let expect = self.expect.unwrap_or(default_expect);
+        if matches!(&expect, Expect::ReplyAction(a) if a.is_empty()) {
+            return bad("expect", "the expected reply action is empty".into());
+        }
+        if self.timeout.is_zero() {
+            return bad("timeout", "must be more than zero".into());
+        }
+        match self.degraded_after {
+            Some(d) if d.is_zero() => return bad("degraded_after", "must be more than zero".into()),
+            Some(d) if d >= self.timeout => {
+                return bad(
+                    "degraded_after",
+                    format!("{d:?} is not less than the {:?} timeout", self.timeout),
+                );
+            }
+            _ => {}
+        }
+        Ok(AoProbe {
+            name,
+            transport: self.transport,
+            message,
+            expect,
+            timeout: self.timeout,
+            degraded_after: self.degraded_after,
+            clock: self.clock.unwrap_or_else(|| Arc::new(ThreadClock::default())),
+            critical: self.critical,
+        })
+    }
+}
+
+impl AoProbe {
+    /// A probe named `name` over `transport`, to configure: give it a
+    /// [`process`](AoProbeBuilder::process) (or [`target`](AoProbeBuilder::target)) to ping, or a
+    /// [`message`](AoProbeBuilder::message) to dry-run.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use ao_health::{AoProbe, ErrorKind};
+    /// let ao = Arc::new(ao_local::LocalAo::new());
+    /// let err = AoProbe::builder("arena", ao).target("").timeout(Duration::ZERO).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidProbe { field: "target", .. }));
+    /// ```
+    pub fn builder(name: impl Into<String>, transport: Arc<dyn AoTransport>) -> AoProbeBuilder {
+        AoProbeBuilder {
+            name: name.into(),
+            transport,
+            target: ProbeTarget::None,
+            expect: None,
+            timeout: Duration::from_secs(5),
+            degraded_after: None,
+            clock: None,
+            critical: true,
+        }
+    }
+
+    /// A `Ping` probe of `process` with the defaults: healthy on a `Pong` reply within 5 s.
+    pub fn ping(
+        name: impl Into<String>,
+        transport: Arc<dyn AoTransport>,
+        process: ProcessId,
+    ) -> Result<Self, Error> {
+        Self::builder(name, transport).process(process).build()
+    }
+
+    /// A probe that dry-runs `message` and is healthy when it evaluates without error.
+    pub fn with_message(
+        name: impl Into<String>,
+        transport: Arc<dyn AoTransport>,
+        message: Message,
+    ) -> Result<Self, Error> {
+        Self::builder(name, transport).message(message).build()
+    }
+
+    /// The timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -221,12 +350,13 @@ impl HealthCheck for AoProbe {
 
     fn check(&self) -> CheckResult {
         let start = self.clock.now();
-        let outcome = block_on_timeout(self.transport.dry_run(self.message.clone()), self.timeout);
+        let outcome =
+            block_on_timeout(self.transport.dry_run(self.message.clone()), self.timeout, self.clock.as_ref());
         let latency = self.clock.now().saturating_sub(start);
         let result = match outcome {
             None => {
                 return CheckResult::unhealthy(format!("no reply within {:?}", self.timeout))
-                    .with_latency(self.timeout);
+                    .with_latency(latency.max(self.timeout));
             }
             Some(Err(e)) => CheckResult::unhealthy(format!("dry run failed: {e}")),
             Some(Ok(_)) if latency > self.timeout => CheckResult::unhealthy(format!(
@@ -258,21 +388,29 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Polls `fut` on this thread until it completes or `timeout` passes (then it is dropped).
-pub(crate) fn block_on_timeout<F: Future>(fut: F, timeout: Duration) -> Option<F::Output> {
+/// Longest real-time wait between polls, so a virtual clock moved by
+/// another thread is noticed without a wake-up.
+const POLL_STEP: Duration = Duration::from_millis(10);
+
+/// Polls `fut` on this thread until it completes, or until `timeout` has
+/// passed on `clock` (then it is dropped). Between polls the thread parks
+/// until the future wakes it (or [`POLL_STEP`]); `timeout` of real time is a
+/// backstop for a clock that does not move.
+pub(crate) fn block_on_timeout<F: Future>(fut: F, timeout: Duration, clock: &dyn Clock) -> Option<F::Output> {
     let mut fut = std::pin::pin!(fut);
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    let deadline = Instant::now() + timeout;
+    let start = clock.now();
+    let backstop = Instant::now() + timeout;
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return Some(v);
         }
         let now = Instant::now();
-        if now >= deadline {
+        if clock.now().saturating_sub(start) >= timeout || now >= backstop {
             return None;
         }
-        std::thread::park_timeout(deadline - now);
+        std::thread::park_timeout((backstop - now).min(POLL_STEP));
     }
 }
 
@@ -520,11 +658,53 @@ mod tests {
         assert_eq!(small.ratio(Timestamp::from_secs(3)), Some(1.0), "capacity drops the oldest");
     }
 
+    /// A future that moves a virtual clock on at every poll and wakes itself,
+    /// completing after `polls` polls if ever: time passes only on the clock.
+    struct Ticking<'a> {
+        clock: &'a ao_transport::retry::ManualClock,
+        step: Duration,
+        polls: Option<usize>,
+    }
+
+    impl Future for Ticking<'_> {
+        type Output = usize;
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+            self.clock.advance(self.step);
+            match self.polls {
+                Some(0) => Poll::Ready(7),
+                Some(ref mut n) => {
+                    *n -= 1;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                None => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
     #[test]
-    fn block_on_timeout_gives_up_on_a_pending_future() {
-        assert_eq!(block_on_timeout(std::future::ready(7), Duration::ZERO), Some(7));
-        let start = Instant::now();
-        assert_eq!(block_on_timeout(std::future::pending::<()>(), Duration::from_millis(30)), None);
-        assert!(start.elapsed() >= Duration::from_millis(30));
+    fn block_on_timeout_is_judged_on_the_clock() {
+        use ao_transport::retry::ManualClock;
+        let clock = ManualClock::new();
+        assert_eq!(block_on_timeout(std::future::ready(7), Duration::ZERO, &clock), Some(7));
+        // Never completes: gives up once 50 ms have passed on the clock (5 polls of 10 ms).
+        let hung = Ticking { clock: &clock, step: Duration::from_millis(10), polls: None };
+        assert_eq!(block_on_timeout(hung, Duration::from_millis(50), &clock), None);
+        assert_eq!(clock.now(), Duration::from_millis(50));
+        // Completes on its 4th poll, 40 ms in: within a 50 ms timeout.
+        let slow = Ticking { clock: &clock, step: Duration::from_millis(10), polls: Some(3) };
+        assert_eq!(block_on_timeout(slow, Duration::from_millis(50), &clock), Some(7));
+        assert_eq!(clock.now(), Duration::from_millis(90));
+    }
+
+    /// A clock that never moves and a future that never wakes: the real-time
+    /// backstop (here 1 ms) still ends the wait.
+    #[test]
+    fn a_frozen_clock_is_bounded_by_the_backstop() {
+        let clock = ao_transport::retry::ManualClock::new();
+        assert_eq!(block_on_timeout(std::future::pending::<()>(), Duration::from_millis(1), &clock), None);
     }
 }

@@ -92,7 +92,8 @@ impl Descriptor {
     fn reserved_names(&self) -> Vec<String> {
         let mut v = self.sample_names();
         v.push(self.name.clone());
-        if self.kind == MetricType::Counter {
+        // `_created` is not written, but OpenMetrics reserves it for both.
+        if self.kind != MetricType::Gauge {
             v.push(format!("{}_created", self.name));
         }
         v
@@ -601,6 +602,8 @@ mod tests {
         // A histogram `x` reserves `x_count`, so a later gauge `x_count` clashes.
         r.histogram("lat_seconds", "", &Buckets::default_seconds()).unwrap();
         assert!(r.gauge("lat_seconds_count", "").is_err());
+        // ... and `x_created`, which an OpenMetrics parser counts as the histogram's.
+        assert!(r.gauge("lat_seconds_created", "").is_err());
         assert_eq!(r.descriptors().len(), 2);
     }
 

@@ -134,7 +134,12 @@ pub enum Condition {
     },
     /// A counter's per-second rate over a window compared with a threshold:
     /// `rate(selector[window]) > value`. Counter resets are handled as
-    /// Prometheus does; the rate needs two samples in the window.
+    /// Prometheus does; the rate needs two samples in the window, and is the
+    /// increase between the first and the last over the time between them.
+    /// However long the window and however frequent the evaluations, the
+    /// evaluator's bounded history covers the whole window: it keeps at most
+    /// about 3600 points per series, at least `window / 3600` apart, with
+    /// resets folded in so thinning loses no increase.
     Rate {
         /// The counter series.
         selector: Selector,
@@ -146,7 +151,10 @@ pub enum Condition {
         value: f64,
     },
     /// No sample of the selector within the window: `absent_over_time(selector[window])`.
-    /// The alert's labels are the selector's equality matchers.
+    /// The alert's labels are the selector's equality matchers. A metric the
+    /// evaluator has never seen is absent from its first evaluation (as
+    /// `absent_over_time` over no data), so with `for` the alert fires at the
+    /// first evaluation at least `for` after the evaluator started, not before.
     Absent {
         /// The series that should exist.
         selector: Selector,
@@ -236,7 +244,8 @@ impl Rule {
         self.for_duration
     }
 
-    /// How long the alert keeps firing after the condition clears.
+    /// How long the alert keeps firing after the condition clears, counted
+    /// from the first evaluation at which it no longer holds.
     pub fn keep_firing_for(&self) -> Duration {
         self.keep_firing_for
     }
@@ -276,7 +285,13 @@ impl RuleBuilder {
         self
     }
 
-    /// The alert keeps firing this long after the condition clears.
+    /// A firing alert keeps firing this long after its condition clears, as
+    /// Prometheus's `keep_firing_for`: counted from the first evaluation at
+    /// which the condition no longer holds, it resolves at the first
+    /// evaluation at least `d` after that. If the condition holds again
+    /// before then, the alert simply goes on firing (no new transition,
+    /// so no new notification or incident), and a later clear starts a new
+    /// `d`. A pending alert is not kept: it goes back to inactive at once.
     pub fn keep_firing_for(mut self, d: Duration) -> Self {
         self.rule.keep_firing_for = d;
         self
@@ -407,22 +422,77 @@ impl Transition {
 struct Active {
     series: Labels,
     since: Timestamp,
-    last_true: Timestamp,
+    /// A firing alert whose condition no longer holds: the first evaluation
+    /// at which it did not (Prometheus's `KeepFiringSince`).
+    cleared_at: Option<Timestamp>,
     fired_at: Option<Timestamp>,
     value: f64,
+}
+
+/// A rate rule's history of one series: bounded, and covering its window.
+#[derive(Debug, Clone, Default)]
+struct RateHistory {
+    /// `(time, count)` oldest first, where the count has every reset before
+    /// it folded in, so it never decreases and any two points give the increase between them.
+    points: VecDeque<(Timestamp, f64)>,
+    /// The last raw value seen, to detect resets.
+    last_raw: f64,
+}
+
+impl RateHistory {
+    /// Adds a sample at `now`, keeping points at least `window / MAX_RATE_POINTS`
+    /// apart, the newest sample always last.
+    fn push(&mut self, now: Timestamp, v: f64, window: Duration) {
+        if !v.is_finite() || self.points.back().is_some_and(|(t, _)| *t >= now) {
+            return;
+        }
+        let count = match self.points.back() {
+            None => v,
+            Some((_, c)) if v >= self.last_raw => c + (v - self.last_raw),
+            Some((_, c)) => c + v.max(0.0),
+        };
+        self.last_raw = v;
+        let spacing = window / MAX_RATE_POINTS as u32;
+        let n = self.points.len();
+        // The last point is provisional until it is `spacing` after the one before it.
+        if n >= 2 && self.points[n - 1].0.saturating_since(self.points[n - 2].0) < spacing {
+            self.points[n - 1] = (now, count);
+        } else {
+            self.points.push_back((now, count));
+        }
+        // Never reached while the spacing holds; a bound on memory regardless.
+        while self.points.len() > 2 * MAX_RATE_POINTS {
+            self.points.pop_front();
+        }
+    }
+
+    /// Drops points older than `from`.
+    fn trim(&mut self, from: Timestamp) {
+        while self.points.front().is_some_and(|(t, _)| *t < from) {
+            self.points.pop_front();
+        }
+    }
+
+    /// Per-second increase from the first point to the last.
+    fn rate(&self) -> Option<f64> {
+        let (first, last) = (self.points.front()?, self.points.back()?);
+        let secs = last.0.saturating_since(first.0).as_secs_f64();
+        (secs > 0.0).then(|| (last.1 - first.1) / secs)
+    }
 }
 
 #[derive(Debug, Clone)]
 struct RuleState {
     rule: Rule,
-    /// Rate rules: recent points per series, oldest first.
-    history: BTreeMap<Labels, VecDeque<(Timestamp, f64)>>,
+    /// Rate rules: each series' history.
+    history: BTreeMap<Labels, RateHistory>,
     /// Absence rules: the last time a matching sample was seen.
     last_seen: Option<Timestamp>,
     alerts: BTreeMap<Labels, Active>,
 }
 
-/// Most points a rate rule keeps per series (a 1 h window at 1 s scrapes).
+/// Points a rate rule keeps per series over its window (a 1 h window at 1 s
+/// scrapes unthinned); longer windows or faster evaluations are thinned.
 const MAX_RATE_POINTS: usize = 3600;
 
 /// Evaluates rules against samples: state + (`now`, samples) → transitions.
@@ -496,26 +566,18 @@ impl RuleState {
                 .collect(),
             Condition::Rate { selector, window, cmp, value } => {
                 for s in samples.iter().filter(|s| selector.selects(s)) {
-                    let points = self.history.entry(s.labels.clone()).or_default();
-                    if points.back().is_none_or(|(t, _)| *t < now) {
-                        points.push_back((now, s.value));
-                    }
-                    if points.len() > MAX_RATE_POINTS {
-                        points.pop_front();
-                    }
+                    self.history.entry(s.labels.clone()).or_default().push(now, s.value, *window);
                 }
                 let from = now.saturating_sub(*window);
                 let mut out = Vec::new();
-                self.history.retain(|labels, points| {
-                    while points.front().is_some_and(|(t, _)| *t < from) {
-                        points.pop_front();
-                    }
-                    if let Some(r) = rate(points)
+                self.history.retain(|labels, h| {
+                    h.trim(from);
+                    if let Some(r) = h.rate()
                         && cmp.holds(r, *value)
                     {
                         out.push((labels.clone(), r));
                     }
-                    !points.is_empty()
+                    !h.points.is_empty()
                 });
                 out
             }
@@ -570,12 +632,13 @@ impl RuleState {
             let entry = self.alerts.entry(labels.clone());
             let (from, a) = match entry {
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    let a = v.insert(Active { series, since: now, last_true: now, fired_at: None, value });
+                    let a = v.insert(Active { series, since: now, cleared_at: None, fired_at: None, value });
                     (AlertState::Inactive, a.clone())
                 }
                 std::collections::btree_map::Entry::Occupied(mut o) => {
                     let a = o.get_mut();
-                    a.last_true = now;
+                    // Back within `keep_firing_for`: the same alert goes on firing.
+                    a.cleared_at = None;
                     a.value = value;
                     a.series = series;
                     let from = if a.fired_at.is_some() { AlertState::Firing } else { AlertState::Pending };
@@ -601,10 +664,14 @@ impl RuleState {
         let keep = self.rule.keep_firing_for;
         let gone: Vec<Labels> = self.alerts.keys().filter(|l| !seen.contains(*l)).cloned().collect();
         for labels in gone {
-            let Some(a) = self.alerts.get(&labels).cloned() else { continue };
-            if a.fired_at.is_some() && now.saturating_since(a.last_true) < keep {
-                continue; // keep_firing_for: still firing
+            let Some(stored) = self.alerts.get_mut(&labels) else { continue };
+            if stored.fired_at.is_some() && !keep.is_zero() {
+                let cleared = *stored.cleared_at.get_or_insert(now);
+                if now.saturating_since(cleared) < keep {
+                    continue; // keep_firing_for: still firing, counted from the first false evaluation
+                }
             }
+            let a = stored.clone();
             self.alerts.remove(&labels);
             let from = if a.fired_at.is_some() { AlertState::Firing } else { AlertState::Pending };
             let mut alert = self.alert(&labels, &a, AlertState::Inactive);
@@ -614,22 +681,6 @@ impl RuleState {
             out.push(Transition { alert, from, to: AlertState::Inactive, at: now });
         }
     }
-}
-
-/// Per-second rate of a counter over its points, counting resets as Prometheus does.
-fn rate(points: &VecDeque<(Timestamp, f64)>) -> Option<f64> {
-    let (first, last) = (points.front()?, points.back()?);
-    let secs = last.0.saturating_since(first.0).as_secs_f64();
-    if secs <= 0.0 {
-        return None;
-    }
-    let mut increase = 0.0;
-    let mut prev = first.1;
-    for (_, v) in points.iter().skip(1) {
-        increase += if *v >= prev { v - prev } else { *v };
-        prev = *v;
-    }
-    Some(increase / secs)
 }
 
 /// Expands `{{ $value }}` and `{{ $labels.NAME }}` (spaces optional); other text stays as written.
@@ -708,15 +759,17 @@ mod tests {
         );
         assert_eq!(alert.annotations["summary"], "a uses 160");
         assert_eq!(alert.fired_at, Some(at(20)));
-        // Cleared at 30: keeps firing until 15 s after the last true evaluation (20).
+        // Cleared at 30 (first false evaluation): keeps firing until 30 + 15 s.
         assert!(e.evaluate(at(30), &[s("mem", &p, 50.0)]).is_empty());
-        let resolved = e.evaluate(at(35), &[s("mem", &p, 50.0)]);
+        assert!(e.evaluate(at(44), &[s("mem", &p, 50.0)]).is_empty(), "14 s after the clear: still firing");
+        assert_eq!(e.alerts()[0].state, Firing);
+        let resolved = e.evaluate(at(45), &[s("mem", &p, 50.0)]);
         assert_eq!(states(&resolved), [(Firing, Inactive)]);
         assert!(resolved[0].is_resolved());
-        assert_eq!(resolved[0].alert.resolved_at, Some(at(35)));
+        assert_eq!(resolved[0].alert.resolved_at, Some(at(45)));
         // A pending alert that clears goes back to inactive without firing.
-        assert_eq!(states(&e.evaluate(at(40), &[s("mem", &p, 150.0)])), [(Inactive, Pending)]);
-        assert_eq!(states(&e.evaluate(at(50), &[])), [(Pending, Inactive)]);
+        assert_eq!(states(&e.evaluate(at(50), &[s("mem", &p, 150.0)])), [(Inactive, Pending)]);
+        assert_eq!(states(&e.evaluate(at(60), &[])), [(Pending, Inactive)]);
         assert!(e.alerts().is_empty());
     }
 
@@ -738,6 +791,55 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert!(t[0].is_firing(), "for = 0 fires at once");
         assert!((t[0].alert.value - 1.25).abs() < 1e-12, "{}", t[0].alert.value);
+    }
+
+    /// A 2 h window evaluated every second: 1/s for the first hour, 3/s for
+    /// the second (with a reset in it), so 2/s over the window. Thinned to at
+    /// most ~3600 points, yet covering the whole window.
+    #[test]
+    fn long_rate_windows_are_covered_and_bounded() {
+        let rule = Rule::builder(
+            "R",
+            Condition::rate(Selector::new("c_total"), Duration::from_secs(7200), Cmp::Ge, 0.0),
+        )
+        .build()
+        .unwrap();
+        let mut e = Evaluator::new(vec![rule]);
+        let (mut v, mut last) = (0.0, None);
+        for i in 0..=7200u64 {
+            if i > 0 {
+                v += if i <= 3600 { 1.0 } else { 3.0 };
+            }
+            // A restart at 5000 s: the counter begins again from its increment.
+            if i == 5000 {
+                v = 3.0;
+            }
+            let _ = e.evaluate(at(i), &[s("c_total", &[], v)]);
+            last = e.alerts().first().map(|a| a.value);
+        }
+        let rate = last.unwrap();
+        assert!((rate - 2.0).abs() < 1e-3, "{rate}");
+        let history = &e.rules[0].history[&Labels::new()];
+        assert!(history.points.len() <= MAX_RATE_POINTS + 2, "{}", history.points.len());
+        assert!(
+            history.points.front().unwrap().0 <= at(2),
+            "covers the window: {:?}",
+            history.points.front()
+        );
+        // Many evaluations a second over a short window stay bounded too.
+        let rule = Rule::builder(
+            "Fast",
+            Condition::rate(Selector::new("c_total"), Duration::from_secs(10), Cmp::Ge, 0.0),
+        )
+        .build()
+        .unwrap();
+        let mut e = Evaluator::new(vec![rule]);
+        for i in 0..20_000u64 {
+            let _ = e.evaluate(Timestamp::from_millis(i), &[s("c_total", &[], i as f64)]);
+        }
+        let kept = e.rules[0].history[&Labels::new()].points.len();
+        assert!(kept <= MAX_RATE_POINTS + 2 && kept > MAX_RATE_POINTS / 2, "{kept}");
+        assert!((e.alerts()[0].value - 1000.0).abs() < 1e-6, "{}", e.alerts()[0].value);
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Trends and capacity: bounded in-memory series downsampled to 1-minute and
 //! 1-hour buckets; mean, quantiles and rate over a window; forecasts of when
 //! a threshold is crossed. Sans-IO: times are arguments.
+//!
+//! Values are finite: [`Series::record`] refuses `NaN` and infinities with
+//! [`ErrorKind::NotFinite`], so means, quantiles, rates and forecasts are
+//! never `NaN`. Means and interpolations are computed so that they cannot
+//! overflow either (a mean lies between the smallest and largest value).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -52,9 +57,14 @@ impl Resolution {
 pub struct Bucket {
     /// Start of the bucket.
     pub start: Timestamp,
+    /// When its last sample was taken.
+    pub last_at: Timestamp,
+    /// When the sample its `increase` counts from was taken: the series'
+    /// sample before the bucket, or the bucket's first if the series began in it.
+    pub increase_from: Timestamp,
     /// Samples in it.
     pub count: u64,
-    /// Their sum.
+    /// Their sum (`±Inf` if it overflowed; [`mean`](Self::mean) does not).
     pub sum: f64,
     /// The smallest.
     pub min: f64,
@@ -64,26 +74,56 @@ pub struct Bucket {
     pub last: f64,
     /// Counter increase from the sample before the bucket to its last, resets counted.
     pub increase: f64,
+    mean: f64,
 }
 
 impl Bucket {
-    /// The mean of its samples.
+    /// The mean of its samples (kept as a running mean, so it cannot overflow).
     pub fn mean(&self) -> f64 {
-        self.sum / self.count as f64
+        self.mean
     }
 
-    fn new(start: Timestamp, v: f64, increase: f64) -> Self {
-        Self { start, count: 1, sum: v, min: v, max: v, last: v, increase }
+    fn new(start: Timestamp, t: Timestamp, v: f64, prev: Option<Timestamp>, increase: f64) -> Self {
+        let increase_from = prev.unwrap_or(t);
+        Self {
+            start,
+            last_at: t,
+            increase_from,
+            count: 1,
+            sum: v,
+            min: v,
+            max: v,
+            last: v,
+            increase,
+            mean: v,
+        }
     }
 
-    fn add(&mut self, v: f64, increase: f64) {
+    fn add(&mut self, t: Timestamp, v: f64, increase: f64) {
         self.count += 1;
         self.sum += v;
+        let n = self.count as f64;
+        self.mean = (self.mean * ((n - 1.0) / n) + v / n).clamp(self.min.min(v), self.max.max(v));
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         self.last = v;
+        self.last_at = t;
         self.increase += increase;
     }
+}
+
+/// The weighted mean of `(value, weight)` pairs: each value scaled by its
+/// share of the total weight first, so it cannot overflow, and the result
+/// kept within the values' range.
+fn weighted_mean(items: &[(f64, u64)]) -> Option<f64> {
+    let total: u64 = items.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let (lo, hi) =
+        items.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (v, _)| (lo.min(*v), hi.max(*v)));
+    let m: f64 = items.iter().map(|(v, n)| v * (*n as f64 / total as f64)).sum();
+    Some(m.clamp(lo, hi))
 }
 
 /// One metric's history at three resolutions, each bounded.
@@ -149,8 +189,17 @@ impl Series {
         }
     }
 
-    /// Records a sample. Samples must come in time order; an older one is refused.
+    /// Records a sample. Samples must come in time order: an older one is
+    /// refused ([`ErrorKind::OutOfOrder`]); so is a `NaN` or infinite value
+    /// ([`ErrorKind::NotFinite`]), which leaves the series as it was.
     pub fn record(&mut self, t: Timestamp, v: f64) -> Result<(), Error> {
+        if !v.is_finite() {
+            return Err(Error::new(ErrorKind::NotFinite {
+                series: String::new(),
+                at_ms: t.as_millis(),
+                value: v,
+            }));
+        }
         if let Some((last_t, _)) = self.last
             && t < last_t
         {
@@ -162,9 +211,11 @@ impl Series {
         }
         let increase = match self.last {
             Some((_, prev)) if v >= prev => v - prev,
-            Some(_) => v,
+            // A reset: the counter restarted from zero (a negative value is no count).
+            Some(_) => v.max(0.0),
             None => 0.0,
         };
+        let prev_at = self.last.map(|(t, _)| t);
         self.last = Some((t, v));
         self.evicted[0] |= push_bounded(&mut self.raw, (t, v), self.retention.raw);
         for (tier, res, cap) in [
@@ -173,9 +224,9 @@ impl Series {
         ] {
             let start = Timestamp::from_millis(t.as_millis() / res.width_ms() * res.width_ms());
             match tier.back_mut() {
-                Some(b) if b.start == start => b.add(v, increase),
+                Some(b) if b.start == start => b.add(t, v, increase),
                 _ => {
-                    let dropped = push_bounded(tier, Bucket::new(start, v, increase), cap);
+                    let dropped = push_bounded(tier, Bucket::new(start, t, v, prev_at, increase), cap);
                     if res == Resolution::Minute {
                         self.evicted[1] |= dropped;
                     }
@@ -251,23 +302,22 @@ impl Series {
 
     /// Mean over the window.
     pub fn mean(&self, now: Timestamp, window: Duration) -> Option<f64> {
-        match self.resolution_for(now, window) {
+        let items: Vec<(f64, u64)> = match self.resolution_for(now, window) {
             Resolution::Raw => {
-                let p = self.points(Resolution::Raw, now, window);
-                (!p.is_empty()).then(|| p.iter().map(|(_, v)| v).sum::<f64>() / p.len() as f64)
+                self.points(Resolution::Raw, now, window).into_iter().map(|(_, v)| (v, 1)).collect()
             }
-            res => {
-                let (s, n) =
-                    self.in_window(res, now, window).fold((0.0, 0u64), |(s, n), b| (s + b.sum, n + b.count));
-                (n > 0).then(|| s / n as f64)
-            }
-        }
+            res => self.in_window(res, now, window).map(|b| (b.mean(), b.count)).collect(),
+        };
+        weighted_mean(&items)
     }
 
-    /// The `q`-quantile (0 ≤ q ≤ 1) over the window, interpolating between
-    /// ranks. Exact on raw samples; on buckets, the quantile of bucket means
-    /// weighted by their sample counts (an approximation).
+    /// The `q`-quantile (0 ≤ q ≤ 1, clamped; `None` for `NaN`) over the
+    /// window, interpolating between ranks. Exact on raw samples; on buckets,
+    /// the quantile of bucket means weighted by their sample counts (an approximation).
     pub fn quantile(&self, now: Timestamp, window: Duration, q: f64) -> Option<f64> {
+        if q.is_nan() {
+            return None;
+        }
         let q = q.clamp(0.0, 1.0);
         let mut weighted: Vec<(f64, u64)> = match self.resolution_for(now, window) {
             Resolution::Raw => {
@@ -293,12 +343,20 @@ impl Series {
         };
         let (lo, hi) = (rank.floor() as u64, rank.ceil() as u64);
         let (a, b) = (value_at(lo), value_at(hi));
-        Some(a + (b - a) * (rank - rank.floor()))
+        let f = rank - rank.floor();
+        // Not `a + (b - a) * f`: `b - a` overflows for far-apart values.
+        Some(if f == 0.0 { a } else { (a * (1.0 - f) + b * f).clamp(a, b) })
     }
 
-    /// A counter's per-second rate over the window, resets counted: from raw
-    /// samples, the increase over the time between the first and last; from
-    /// buckets, their increases over the window.
+    /// A counter's per-second rate over the window, resets counted, over the
+    /// span the samples actually cover (not the nominal window, and with no
+    /// extrapolation to its edges, unlike `PromQL`'s `rate`): from raw samples,
+    /// the increase from the first sample in the window to the last over the
+    /// time between them; from buckets, the buckets' increases over the time
+    /// from the first one's [`increase_from`](Bucket::increase_from) to the
+    /// last one's [`last_at`](Bucket::last_at). So a series younger than the
+    /// window, or with a gap, gives its true rate. `None` without two samples
+    /// at different times.
     pub fn rate(&self, now: Timestamp, window: Duration) -> Option<f64> {
         match self.resolution_for(now, window) {
             Resolution::Raw => {
@@ -308,15 +366,21 @@ impl Series {
                 if secs <= 0.0 {
                     return None;
                 }
-                let increase: f64 =
-                    p.windows(2).map(|w| if w[1].1 >= w[0].1 { w[1].1 - w[0].1 } else { w[1].1 }).sum();
+                let increase: f64 = p
+                    .windows(2)
+                    .map(|w| if w[1].1 >= w[0].1 { w[1].1 - w[0].1 } else { w[1].1.max(0.0) })
+                    .sum();
                 Some(increase / secs)
             }
             res => {
-                let mut it = self.in_window(res, now, window).peekable();
-                it.peek()?;
-                let increase: f64 = it.map(|b| b.increase).sum();
-                Some(increase / window.as_secs_f64())
+                let first = self.in_window(res, now, window).next()?;
+                let last = self.in_window(res, now, window).last()?;
+                let secs = last.last_at.saturating_since(first.increase_from).as_secs_f64();
+                if secs <= 0.0 {
+                    return None;
+                }
+                let increase: f64 = self.in_window(res, now, window).map(|b| b.increase).sum();
+                Some(increase / secs)
             }
         }
     }
@@ -346,8 +410,16 @@ fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) -> bool {
 }
 
 /// When a series of `(time, value)` points (in time order) crosses
-/// `threshold`, measured from its last point.
+/// `threshold`, measured from its last point. Points whose value is `NaN` or
+/// infinite are left out; a fit that overflows is [`Forecast::Never`].
 pub fn forecast(points: &[(Timestamp, f64)], threshold: Crossing, method: Method) -> Forecast {
+    let finite: Vec<(Timestamp, f64)>;
+    let points = if points.iter().all(|p| p.1.is_finite()) {
+        points
+    } else {
+        finite = points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        &finite
+    };
     let (Some(first), Some(last)) = (points.first(), points.last()) else { return Forecast::Insufficient };
     if points.len() < 2 || last.0 <= first.0 {
         return Forecast::Insufficient;
@@ -395,7 +467,7 @@ pub fn forecast(points: &[(Timestamp, f64)], threshold: Crossing, method: Method
         Crossing::Above(v) => (v, slope > 0.0),
         Crossing::Below(v) => (v, slope < 0.0),
     };
-    if !toward || !slope.is_finite() {
+    if !toward || !slope.is_finite() || !level.is_finite() || !target.is_finite() {
         return Forecast::Never;
     }
     let secs = ((target - level) / slope).max(0.0);
@@ -421,6 +493,14 @@ impl TrendStore {
 
     /// Records one sample of the series `key`.
     pub fn record(&mut self, key: &str, t: Timestamp, v: f64) -> Result<(), Error> {
+        if !v.is_finite() {
+            // Refused before a series is made for it.
+            return Err(Error::new(ErrorKind::NotFinite {
+                series: key.to_owned(),
+                at_ms: t.as_millis(),
+                value: v,
+            }));
+        }
         if !self.series.contains_key(key) && self.series.len() >= self.max_series {
             return Err(Error::new(ErrorKind::Cardinality {
                 metric: key.to_owned(),
@@ -441,7 +521,8 @@ impl TrendStore {
 
     /// Records a registry snapshot taken at `now`: counters and gauges, and
     /// each histogram's `_sum` and `_count` (not its buckets). Returns the
-    /// errors of the samples it could not record.
+    /// errors of the samples it could not record (out of order, or a `NaN`
+    /// or infinite gauge or sum, which is skipped).
     pub fn record_snapshot(&mut self, now: Timestamp, snapshot: &Snapshot) -> Vec<Error> {
         let mut errors = Vec::new();
         for s in snapshot

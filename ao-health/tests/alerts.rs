@@ -206,3 +206,154 @@ fn a_process_silenced_for_its_whole_life_never_notifies() {
     // Incidents are opened for the silenced process too: silences mute notifications, not facts.
     assert!(alerting.incidents.all().any(|i| i.labels.get("process") == Some("b")));
 }
+
+/// Prometheus's alerting-rule state machine for one series, written out
+/// independently of the evaluator: `for`, then `keep_firing_for` counted from
+/// the first evaluation at which the condition no longer holds.
+#[derive(Debug, Default)]
+struct PromModel {
+    active_at: Option<Timestamp>,
+    firing: bool,
+    keep_firing_since: Option<Timestamp>,
+}
+
+impl PromModel {
+    /// The state after an evaluation at `now`: `None` inactive, `Some(firing)`.
+    fn eval(&mut self, now: Timestamp, holds: bool, hold: Duration, keep: Duration) -> Option<bool> {
+        if holds {
+            self.keep_firing_since = None;
+            let since = *self.active_at.get_or_insert(now);
+            if !self.firing && now.saturating_since(since) >= hold {
+                self.firing = true;
+            }
+            return Some(self.firing);
+        }
+        if self.firing && !keep.is_zero() {
+            let since = *self.keep_firing_since.get_or_insert(now);
+            if now.saturating_since(since) < keep {
+                return Some(true);
+            }
+        }
+        *self = Self::default();
+        None
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The evaluator's state for each process equals the Prometheus model's
+    /// at every evaluation, and an alert kept firing through a gap emits no
+    /// transition (so no new notification or incident) when the condition returns.
+    #[test]
+    fn keep_firing_for_as_prometheus(for_s in 0u64..60, keep_s in 0u64..90, steps in scrapes()) {
+        let (hold, keep) = (Duration::from_secs(for_s), Duration::from_secs(keep_s));
+        let mut e = Evaluator::new(vec![mem_rule(Severity::Warning, 5.0, for_s, keep_s)]);
+        let mut models: [PromModel; 2] = Default::default();
+        let mut now = Timestamp::from_secs(10_000);
+        for (dt, values) in steps {
+            now = now + Duration::from_secs(dt);
+            let transitions = e.evaluate(now, &samples(&values));
+            let alerts = e.alerts();
+            for (i, p) in PROCESSES.iter().enumerate() {
+                let was = models[i].firing;
+                let want = models[i].eval(now, values[i] > 5, hold, keep);
+                let got = alerts.iter().find(|a| a.labels.get("process") == Some(p)).map(|a| a.state == AlertState::Firing);
+                prop_assert_eq!(got, want, "{} at {}", p, now);
+                let mine: Vec<_> = transitions.iter().filter(|t| t.alert.labels.get("process") == Some(p)).collect();
+                if was && want == Some(true) {
+                    prop_assert!(mine.is_empty(), "{} kept firing but a transition was emitted at {}: {:?}", p, now, mine);
+                }
+                if was && want.is_none() {
+                    prop_assert!(mine.len() == 1 && mine[0].is_resolved(), "{} should resolve at {}", p, now);
+                }
+            }
+        }
+    }
+}
+
+/// The condition clears and returns inside `keep_firing_for`: one incident,
+/// no second firing notification; after it clears for good it resolves
+/// `keep_firing_for` after the first false evaluation, on virtual time.
+#[test]
+fn keep_firing_for_bridges_a_gap_without_a_new_incident() {
+    let rule = mem_rule(Severity::Critical, 5.0, 0, 60);
+    // Long group and repeat intervals: any notification after the first is due to a change.
+    let mut alerting = Alerting::new(Evaluator::new(vec![rule]), router(0, 3600, 36_000, vec![]));
+    let t = Timestamp::from_secs;
+    let high = [9u8, 0];
+    let low = [0u8, 0];
+    let first = alerting.step(t(0), &samples(&high));
+    assert!(first.transitions[0].is_firing());
+    assert_eq!(first.incidents.len(), 1);
+    assert_eq!(first.notifications.len(), 1);
+    let mut later = Vec::new();
+    // Clear at 10 and 40, back at 50 (inside 10 + 60): still the same alert.
+    for (at, v) in [(10, low), (40, low), (50, high), (60, high), (70, low), (120, low)] {
+        let step = alerting.step(t(at), &samples(&v));
+        assert!(step.transitions.is_empty(), "at {at}: {:?}", step.transitions);
+        assert!(step.incidents.is_empty(), "at {at}");
+        later.extend(step.notifications);
+    }
+    assert!(later.is_empty(), "{later:?}");
+    assert_eq!(alerting.evaluator.alerts()[0].state, AlertState::Firing);
+    // Cleared since 70: resolves at the first evaluation at or after 130.
+    let step = alerting.step(t(129), &samples(&low));
+    assert!(step.transitions.is_empty());
+    let step = alerting.step(t(130), &samples(&low));
+    assert!(step.transitions[0].is_resolved());
+    assert_eq!(step.transitions[0].alert.resolved_at, Some(t(130)));
+    assert_eq!(alerting.incidents.all().count(), 1);
+    assert!(alerting.incidents.open().next().is_none());
+    assert_eq!(alerting.incidents.all().next().unwrap().time_to_resolve(), Some(Duration::from_secs(130)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// An absence rule from the evaluator's first evaluation: a metric never
+    /// seen is absent at once (as `absent_over_time` with no data), so the
+    /// alert is pending from the start and fires at the first evaluation at
+    /// least `for` later, never before; a metric seen for a while fires
+    /// `window` after its last sample plus `for`.
+    #[test]
+    fn absence_fires_after_for_from_the_start(
+        for_s in 0u64..300, window_s in 1u64..120,
+        gaps in prop::collection::vec(1u64..40, 1..60),
+        seen_for in 0usize..10,
+    ) {
+        let rule = Rule::builder("Gone", Condition::absent(Selector::new("up"), Duration::from_secs(window_s)))
+            .for_duration(Duration::from_secs(for_s))
+            .build()
+            .unwrap();
+        let mut e = Evaluator::new(vec![rule]);
+        let start = Timestamp::from_secs(50_000);
+        let mut now = start;
+        let mut last_seen: Option<Timestamp> = None;
+        // When the condition began to hold (the model).
+        let mut absent_since: Option<Timestamp> = None;
+        let up = [Sample::new("up", Labels::new(), 1.0)];
+        for (i, gap) in gaps.iter().enumerate() {
+            if i > 0 {
+                now = now + Duration::from_secs(*gap);
+            }
+            let present = i < seen_for;
+            if present {
+                last_seen = Some(now);
+            }
+            let absent = last_seen.is_none_or(|t| now.saturating_since(t) >= Duration::from_secs(window_s));
+            if absent { absent_since.get_or_insert(now); } else { absent_since = None; }
+            let transitions = e.evaluate(now, if present { &up[..] } else { &[] });
+            let firing = e.alerts().iter().any(|a| a.state == AlertState::Firing);
+            let want = absent_since.is_some_and(|s| now.saturating_since(s) >= Duration::from_secs(for_s));
+            prop_assert_eq!(firing, want, "at +{}s", now.saturating_since(start).as_secs());
+            if seen_for == 0 {
+                // Never seen: pending (or firing, with for = 0) from the very first evaluation.
+                prop_assert!(!e.alerts().is_empty());
+                if i == 0 {
+                    prop_assert_eq!(transitions.len(), 1);
+                }
+            }
+        }
+    }
+}

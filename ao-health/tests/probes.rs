@@ -7,13 +7,15 @@ mod common;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ao_health::{
-    AoProbe, CheckResult, EcsMetrics, Expect, Format, HealthCheck, ProbeMetrics, Prober, Registry, Rejection,
-    Status, Timestamp,
+    AoProbe, AoProbeBuilder, CheckResult, EcsMetrics, ErrorKind, Expect, Format, HealthCheck, ProbeMetrics,
+    Prober, Registry, Rejection, Status, Timestamp,
 };
 use ao_local::{FaultPlan, LocalAo};
+use ao_transport::retry::{Clock, ManualClock};
 use ao_transport::{
     Address, AoTransport, EvalResult, Message, MessageId, ProcessId, SpawnRequest, TransportError,
     TransportFuture,
@@ -25,8 +27,13 @@ fn arena() -> (LocalAo, ProcessId) {
     (ao, pid)
 }
 
+/// A ping probe on ao-local's virtual clock.
+fn ping_on(ao: &LocalAo, pid: &ProcessId) -> AoProbeBuilder {
+    AoProbe::builder("arena", Arc::new(ao.clone())).process(pid.clone()).clock(Arc::new(ao.clone()))
+}
+
 fn ping(ao: &LocalAo, pid: &ProcessId) -> AoProbe {
-    AoProbe::ping("arena", Arc::new(ao.clone()), pid.clone()).unwrap().clock(Arc::new(ao.clone()))
+    ping_on(ao, pid).build().unwrap()
 }
 
 fn wallet(n: u8) -> Address {
@@ -48,7 +55,11 @@ fn the_arena_answers_ping_and_the_probe_changes_nothing() {
 #[test]
 fn latency_on_the_virtual_clock_degrades_then_fails() {
     let (ao, pid) = arena();
-    let probe = ping(&ao, &pid).degraded_after(Duration::from_secs(1)).timeout(Duration::from_secs(5));
+    let probe = ping_on(&ao, &pid)
+        .degraded_after(Duration::from_secs(1))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     for (latency, status, reason) in [
         (2, Status::Degraded, Some("slow: 2s, more than 1s")),
         (6, Status::Unhealthy, Some("reply took 6s, more than the 5s timeout")),
@@ -82,14 +93,19 @@ fn failures_are_unhealthy_with_reasons() {
     // A configured message that raises a Lua error.
     let boom = Message::builder(pid.clone()).tag("Action", "Move").tag("Direction", "N").build().unwrap();
     let lua = ao.spawn_aos(r#"Handlers.add("Boom", "Move", function() error("boom") end)"#).unwrap();
-    let r = AoProbe::with_message("boom", Arc::new(ao.clone()), boom.clone()).check();
+    let r = AoProbe::with_message("boom", Arc::new(ao.clone()), boom.clone()).unwrap().check();
     assert_eq!(
         r.status,
         Status::Healthy,
         "the arena answers a Move from a stranger with a reply, not an error"
     );
     let to_lua = Message::builder(lua).tag("Action", "Move").build().unwrap();
-    let r = AoProbe::with_message("boom", Arc::new(ao.clone()), to_lua).expect(Expect::NoError).check();
+    let r = AoProbe::builder("boom", Arc::new(ao.clone()))
+        .message(to_lua)
+        .expect(Expect::NoError)
+        .build()
+        .unwrap()
+        .check();
     assert!(
         r.reason.as_deref().unwrap().starts_with("process error:")
             && r.reason.as_deref().unwrap().contains("boom"),
@@ -101,8 +117,22 @@ fn failures_are_unhealthy_with_reasons() {
     assert!(r.reason.as_deref().unwrap().contains("not found"), "{r:?}");
 }
 
-/// A transport whose dry runs never answer: the probe's own timeout ends the wait.
-struct Hung;
+/// A transport whose dry runs never answer, each poll moving a virtual
+/// clock on by 10 ms (the time a real transport would spend waiting): the
+/// probe's timeout is reached on that clock, with no real waiting.
+struct Hung(Arc<ManualClock>);
+
+/// The pending dry run of [`Hung`].
+struct Waiting(Arc<ManualClock>);
+
+impl Future for Waiting {
+    type Output = Result<EvalResult, TransportError>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.advance(Duration::from_millis(10));
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
 
 impl AoTransport for Hung {
     fn spawn(&self, _: SpawnRequest) -> TransportFuture<'_, ProcessId> {
@@ -115,21 +145,60 @@ impl AoTransport for Hung {
         Box::pin(std::future::pending())
     }
     fn dry_run(&self, _: Message) -> TransportFuture<'_, EvalResult> {
-        let f: Pin<Box<dyn Future<Output = Result<EvalResult, TransportError>> + Send>> =
-            Box::pin(std::future::pending());
-        f
+        Box::pin(Waiting(self.0.clone()))
     }
 }
 
 #[test]
-fn a_hung_transport_times_out_in_real_time() {
-    let probe = AoProbe::ping("hung", Arc::new(Hung), ProcessId::from_bytes([1; 32]))
-        .unwrap()
-        .timeout(Duration::from_millis(50));
+fn a_hung_transport_times_out_on_the_probes_clock() {
+    let clock = Arc::new(ManualClock::new());
+    let probe = AoProbe::builder("hung", Arc::new(Hung(clock.clone())))
+        .process(ProcessId::from_bytes([1; 32]))
+        .timeout(Duration::from_secs(30))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
     let r = probe.check();
     assert_eq!(r.status, Status::Unhealthy);
-    assert_eq!(r.reason.as_deref(), Some("no reply within 50ms"));
-    assert_eq!(r.latency, Some(Duration::from_millis(50)));
+    assert_eq!(r.reason.as_deref(), Some("no reply within 30s"));
+    assert_eq!(r.latency, Some(Duration::from_secs(30)));
+    // 30 s passed on the clock: 3000 polls of 10 ms, and no more.
+    assert_eq!(clock.now(), Duration::from_secs(30));
+}
+
+#[test]
+fn bad_probe_settings_are_typed_errors_naming_the_setting() {
+    let ao: Arc<dyn AoTransport> = Arc::new(LocalAo::new());
+    let pid = ProcessId::from_bytes([1; 32]);
+    let base = || AoProbe::builder("arena", ao.clone()).process(pid.clone());
+    for (builder, field, why) in [
+        (AoProbe::builder("arena", ao.clone()), "target", "no process or message"),
+        (AoProbe::builder("arena", ao.clone()).target(""), "target", "is empty"),
+        (AoProbe::builder("arena", ao.clone()).target("  "), "target", "is empty"),
+        (AoProbe::builder("arena", ao.clone()).target("not-an-id"), "target", "not a process id"),
+        (AoProbe::builder("", ao.clone()).process(pid.clone()), "name", "is empty"),
+        (base().timeout(Duration::ZERO), "timeout", "more than zero"),
+        (base().degraded_after(Duration::ZERO), "degraded_after", "more than zero"),
+        (
+            base().timeout(Duration::from_secs(1)).degraded_after(Duration::from_secs(1)),
+            "degraded_after",
+            "not less than",
+        ),
+        (base().expect(Expect::ReplyAction(String::new())), "expect", "empty"),
+    ] {
+        let e = builder.build().unwrap_err();
+        match e.kind() {
+            ErrorKind::InvalidProbe { field: f, reason, .. } => {
+                assert_eq!(*f, field, "{e}");
+                assert!(reason.contains(why), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A target given as text that is a process id is accepted.
+    let probe = AoProbe::builder("arena", ao).target(format!(" {pid} ")).build().unwrap();
+    assert_eq!(probe.timeout(), Duration::from_secs(5));
+    assert!(format!("{probe:?}").contains(pid.as_str()));
 }
 
 /// A custom check: the messages ao-local still has to deliver.

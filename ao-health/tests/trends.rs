@@ -7,6 +7,7 @@ use ao_health::{
     Buckets, Crossing, ErrorKind, Forecast, Method, Registry, Resolution, Retention, Series, Timestamp,
     TrendStore, forecast,
 };
+use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000; // seconds; a minute and an hour boundary
 
@@ -169,4 +170,140 @@ fn the_store_files_registry_snapshots() {
     assert!(matches!(err.kind(), ErrorKind::Cardinality { limit: 4, .. }));
     let err = store.record("ao_lua_memory_bytes", at(5), 1.0).unwrap_err();
     assert!(err.to_string().starts_with("ao_lua_memory_bytes: sample at"), "{err}");
+}
+
+/// A counter at 2/s for only ten minutes, asked for its rate over an hour
+/// that the raw tier cannot answer: the minute buckets give 2/s, the rate
+/// over the ten minutes the samples cover, not 2/s × 10 min / 60 min.
+#[test]
+fn rate_is_over_the_span_the_samples_cover() {
+    let mut s = Series::new(Retention { raw: 5, minutes: 1440, hours: 720 });
+    for i in 0..=60u64 {
+        s.record(at(i * 10), 1000.0 + 2.0 * (i * 10) as f64).unwrap();
+    }
+    let now = at(600);
+    let hour = Duration::from_secs(3600);
+    assert_eq!(s.resolution_for(now, hour), Resolution::Minute, "raw keeps 50 s; minutes reach back");
+    let r = s.rate(now, hour).unwrap();
+    assert!((r - 2.0).abs() < 1e-9, "{r}");
+    // The same at the hour tier, and with a gap: 2/s for 10 min, no samples
+    // for 20 min, then 2/s again from where it left off for 10 min: the
+    // increase over the 40 min from the first sample to the last.
+    let mut gap = Series::new(Retention { raw: 5, minutes: 5, hours: 720 });
+    let mut v = 0.0;
+    for i in 0..=240u64 {
+        let t = i * 10;
+        if (600..1800).contains(&t) {
+            continue;
+        }
+        if t > 0 && t != 1800 {
+            v += 20.0;
+        }
+        gap.record(at(t), v).unwrap();
+    }
+    let now = at(2400);
+    assert_eq!(gap.resolution_for(now, Duration::from_secs(7200)), Resolution::Hour);
+    let r = gap.rate(now, Duration::from_secs(7200)).unwrap();
+    // v rose from 0 at t = 0 to its last value at t = 2400.
+    assert!((r - v / 2400.0).abs() < 1e-9, "{r}");
+    // One sample has no rate at any resolution.
+    let mut one = Series::new(Retention { raw: 1, minutes: 1, hours: 1 });
+    one.record(at(0), 5.0).unwrap();
+    assert_eq!(one.rate(at(0), hour), None);
+}
+
+#[test]
+fn non_finite_samples_are_refused_and_leave_the_series_alone() {
+    let mut s = Series::new(Retention::default());
+    s.record(at(0), 1.0).unwrap();
+    for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let e = s.record(at(5), v).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::NotFinite { at_ms, .. } if *at_ms == (T0 + 5) * 1000), "{e}");
+    }
+    assert_eq!(s.raw().count(), 1);
+    assert_eq!(s.last(), Some((at(0), 1.0)));
+    let mut store = TrendStore::new(Retention::default(), 4);
+    let e = store.record("g{a=\"b\"}", at(0), f64::NAN).unwrap_err();
+    assert!(e.to_string().starts_with("g{a=\"b\"}: sample at"), "{e}");
+    // A histogram whose sum went infinite: its _sum is skipped and reported, the rest kept.
+    let registry = Registry::new();
+    registry.histogram("h", "H.", &Buckets::default_seconds()).unwrap().observe(f64::INFINITY);
+    let errors = store.record_snapshot(at(1), &registry.snapshot());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(store.series("h_count").is_some() && store.series("h_sum").is_none());
+}
+
+/// Any finite value, NaN and infinities included.
+fn any_value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => -1e6f64..1e6,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(f64::MAX),
+        1 => Just(-f64::MAX),
+        1 => any::<f64>(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever is recorded, nothing panics and no statistic is NaN: non-finite
+    /// values are refused, means and quantiles stay within the recorded range.
+    #[test]
+    fn statistics_are_never_nan(
+        steps in prop::collection::vec((0u64..400, any_value()), 1..200),
+        window in 1u64..100_000,
+        q in any::<f64>(),
+        raw in 1usize..50, minutes in 1usize..50,
+    ) {
+        let mut s = Series::new(Retention { raw, minutes, hours: 50 });
+        let mut t = 0;
+        let mut kept = Vec::new();
+        for (dt, v) in steps {
+            t += dt;
+            match s.record(at(t), v) {
+                Ok(()) => kept.push(v),
+                Err(e) => {
+                    let refused = matches!(e.kind(), ErrorKind::NotFinite { .. });
+                    prop_assert!(!v.is_finite() && refused, "{}", e);
+                }
+            }
+        }
+        let now = at(t);
+        let w = Duration::from_secs(window);
+        let (lo, hi) = kept.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        if let Some(m) = s.mean(now, w) {
+            prop_assert!(m >= lo && m <= hi, "mean {} outside [{}, {}]", m, lo, hi);
+        }
+        for q in [q, 0.0, 0.5, 1.0] {
+            if let Some(v) = s.quantile(now, w, q) {
+                prop_assert!(v >= lo && v <= hi, "q{} = {} outside [{}, {}]", q, v, lo, hi);
+            }
+        }
+        if let Some(r) = s.rate(now, w) {
+            prop_assert!(!r.is_nan() && r >= 0.0, "rate {}", r);
+        }
+        for method in [Method::Linear, HOLT] {
+            for c in [Crossing::Above(hi), Crossing::Below(lo), Crossing::Above(0.0)] {
+                // Returns an answer (no panic from a NaN duration).
+                let _ = s.forecast(now, w, c, method);
+            }
+        }
+    }
+
+    /// `forecast` on arbitrary points, NaN among them, never panics.
+    #[test]
+    fn forecast_takes_any_points(points in prop::collection::vec((0u64..1000, any_value()), 0..30), threshold in any_value()) {
+        let mut points: Vec<(Timestamp, f64)> = points.into_iter().map(|(t, v)| (at(t), v)).collect();
+        points.sort_by_key(|p| p.0);
+        for method in [Method::Linear, HOLT, Method::Holt { alpha: f64::NAN, beta: -1.0 }] {
+            for c in [Crossing::Above(threshold), Crossing::Below(threshold)] {
+                if let Forecast::In(d) = forecast(&points, c, method) {
+                    prop_assert!(d.as_secs_f64() <= 1e15);
+                }
+            }
+        }
+    }
 }
