@@ -662,6 +662,12 @@ impl<'a> Driver<'a> {
                 ];
                 let result = self.call(&what, &Self::msg(&what, router, &tags, b"")?)?;
                 let reply = Self::reply(&what, &result, "Deploy-Routed")?;
+                let rejected = tag(reply, "Rejected").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                if rejected > 0 {
+                    self.notes.push(format!(
+                        "router {router}: its buffer was full; {rejected} message(s) refused to their senders (Deploy-Router-Busy)"
+                    ));
+                }
                 Outcome::Routed { flushed: num(reply, "Flushed", &what)? }
             }
             ActionKind::Probe { process } => {

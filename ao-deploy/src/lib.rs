@@ -178,7 +178,10 @@ pub use error::{Error, ErrorKind};
 pub use history::{DeploymentRecord, EnvironmentStats, HISTORY_FAMILIES, History};
 pub use journal::{Contents, Journal, MAGIC, MAX_RECORD, Record, TornTail, decode_journal, encode_record};
 pub use lease::{Lease, LeaseGuard, acquire, read_lease, take_over};
-pub use lua::{DEPLOY_LUA, ROUTER_LUA, bucket, configure, long_string, router_boot};
+pub use lua::{
+    DEPLOY_LUA, ROUTER_LUA, ROUTER_MAX_BUFFER, bucket, configure, long_string, router_boot,
+    router_boot_limited,
+};
 pub use plan::{NodeState, PlanAction, PlanEvent, PlanNode, PlanPart, PlanPhase, PlanRun, run_plan};
 pub use promotion::{Approval, ApprovalLog, Promotion, PromotionPolicy, check_promotion, human};
 pub use release::{CodeStore, DirCodeStore, MemoryCodeStore, Release};
