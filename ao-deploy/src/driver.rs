@@ -292,11 +292,24 @@ impl<'a> Driver<'a> {
     }
 
     fn eval(&mut self, what: &str, process: &ProcessId, source: &str) -> Result<EvalResult, Error> {
-        let msg = Message::builder(process.clone())
-            .tag("Action", "Eval")
-            .data(source)
-            .build()
-            .map_err(|e| Error::protocol(what, e.to_string()))?;
+        self.eval_once(what, process, source, None)
+    }
+
+    /// An Eval; with `once`, tagged `Deploy-Eval-Id` so that the process module
+    /// runs it at most once (a send retried after a lost reply, or the action
+    /// run again after a crash, is not applied twice).
+    fn eval_once(
+        &mut self,
+        what: &str,
+        process: &ProcessId,
+        source: &str,
+        once: Option<&str>,
+    ) -> Result<EvalResult, Error> {
+        let mut b = Message::builder(process.clone()).tag("Action", "Eval");
+        if let Some(id) = once {
+            b = b.tag("Deploy-Eval-Id", id);
+        }
+        let msg = b.data(source).build().map_err(|e| Error::protocol(what, e.to_string()))?;
         let r = self.call(what, &msg)?;
         match &r.error {
             Some(e) => Err(Error::protocol(what, format!("the process failed to evaluate it: {e}"))),
@@ -415,6 +428,7 @@ impl<'a> Driver<'a> {
         release: &ReleaseRef,
         router: Option<&ProcessId>,
         spec: &RolloutSpec,
+        eval_id: &str,
     ) -> Result<String, Error> {
         let label = release.label();
         let code = self.code.get(&release.hash)?.ok_or_else(|| {
@@ -430,7 +444,9 @@ impl<'a> Driver<'a> {
             process,
             &configure(release, router, &spec.state.globals),
         )?;
-        self.eval(&format!("loading {label} into {process}"), process, &code)?;
+        // The module and the config are safe to evaluate again; the release's
+        // code may not be (a top-level counter, a handler appended twice).
+        self.eval_once(&format!("loading {label} into {process}"), process, &code, Some(eval_id))?;
         let info = self.info(process)?;
         Ok(info["release"].as_str().unwrap_or_default().to_owned())
     }
@@ -589,14 +605,14 @@ impl<'a> Driver<'a> {
             }
             ActionKind::Prepare { process, release, router } => {
                 // The running release again (a hot reload of the same code), now with the module.
-                let hash = self.load(process, release, router.as_ref(), spec)?;
+                let hash = self.load(process, release, router.as_ref(), spec, &id)?;
                 if hash != release.hash {
                     return Err(Error::protocol("prepare", format!("the module reports release {hash}")));
                 }
                 Outcome::Prepared
             }
             ActionKind::Load { process, release, router } => {
-                Outcome::Loaded { hash: self.load(process, release, router.as_ref(), spec)? }
+                Outcome::Loaded { hash: self.load(process, release, router.as_ref(), spec, &id)? }
             }
             ActionKind::Hold { router } => {
                 let what = format!("holding router {router}");

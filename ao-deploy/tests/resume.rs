@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ao_deploy::{
-    Action, ActionId, CodeStore, CrashPoint, DeployDir, Driver, ErrorKind, Phase, Rollout, RolloutSpec,
-    Runner, Stop, Strategy,
+    Action, ActionId, ActionKind, CodeStore, CrashPoint, DeployDir, Driver, ErrorKind, Phase, Rollout,
+    RolloutSpec, Runner, Stop, Strategy,
 };
 use ao_health::Timestamp;
 use ao_local::LocalAo;
@@ -64,9 +64,12 @@ struct Scenario {
 }
 
 fn scenario(kind: &str, bad: bool) -> Scenario {
+    scenario_with(kind, &if bad { support::broken() } else { support::v2() })
+}
+
+fn scenario_with(kind: &str, release: &ao_deploy::Release) -> Scenario {
     let w = World::new(LocalAo::builder().seed(42).build().unwrap());
-    let release = if bad { support::broken() } else { support::v2() };
-    w.code.put_release(&release).unwrap();
+    w.code.put_release(release).unwrap();
     let strategy = match kind {
         "blue-green" => {
             Strategy::BlueGreen { target: w.target(), spawn: spawn_spec(), scale_down_delay_ms: 1_000 }
@@ -276,4 +279,45 @@ fn a_refused_start_leaves_no_lease_behind() {
     // The rollout in progress can still be resumed by anyone.
     let (mut session, _) = s.dir.resume("bob", now(&s), 600_000, false).unwrap();
     assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+}
+
+/// A release whose code counts how many times it was evaluated.
+fn counting() -> ao_deploy::Release {
+    support::arena_release("2-counting", |m| format!("{m}\nDeployLoads = (DeployLoads or 0) + 1\n"))
+}
+
+fn loads(s: &Scenario) -> String {
+    let active: ProcessId = router_status(&s.w.ao, &s.w.router)["active"].as_str().unwrap().parse().unwrap();
+    s.w.ao.eval(&active, "return DeployLoads").unwrap().output
+}
+
+#[test]
+fn a_load_run_again_after_a_crash_evaluates_the_release_once() {
+    for kind in ["in-place", "blue-green"] {
+        // Which action loads the release, in a run without a crash.
+        let s = scenario_with(kind, &counting());
+        let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+        assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+        assert_eq!(loads(&s), "1", "{kind}: without a crash");
+        let events = s.dir.in_progress().unwrap().unwrap().events();
+        // One lane: actions run one by one, in the order of their outcomes.
+        let load = events
+            .iter()
+            .filter(|e| !matches!(e, ao_deploy::Event::Command { .. }))
+            .position(|e| {
+                matches!(e, ao_deploy::Event::Done { outcome: ao_deploy::Outcome::Loaded { .. }, .. })
+            })
+            .expect("a load") as u64;
+
+        // The deployer dies right after the load ran, before its outcome was journaled.
+        let s = scenario_with(kind, &counting());
+        let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+        let err = run(&s, &mut session, Some(CrashPoint { nth: load, after_running: true })).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Crashed { .. }), "{err}");
+        drop(session);
+        let (mut session, report) = s.dir.resume("ann", now(&s), 600_000, false).unwrap();
+        assert!(matches!(report.in_flight[0].kind, ActionKind::Load { .. }), "{:?}", report.in_flight);
+        assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+        assert_eq!(loads(&s), "1", "{kind}: the load run again evaluated the release a second time");
+    }
 }
