@@ -222,6 +222,11 @@ impl<'r, 'a> Runner<'r, 'a> {
             if self.crash.is_some_and(|c| c.nth + 1 == ran && c.after_running) {
                 return Err(Error::new(ErrorKind::Crashed { after_actions: ran }));
             }
+            // A run whose lease went to another deployer while the action ran
+            // must not journal its outcome: the new holder runs the action again.
+            if let Some(lease) = self.lease.as_deref() {
+                lease.check()?;
+            }
             for text in self.driver.take_notes() {
                 self.note(text.clone())?;
                 notes.push(text);

@@ -772,8 +772,9 @@ fn command_one(
     take_over: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    // Someone else, or another run of this deployer that is still alive.
     if let Some(lease) = dir.lease()?
-        && lease.holder != ctx.deployer
+        && (lease.holder != ctx.deployer || lease.held_by_another_live_process())
         && !lease.is_stale(now())
     {
         let Some(c) = command else {
