@@ -43,7 +43,7 @@ pub mod exit {
 }
 
 /// The exit codes, for `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 done (or nothing to do), 1 error (bad input, refused release, closed gate), \
+pub const EXIT_CODES: &str = "Exit codes: 0 done (or nothing to do), 1 error (bad input or flags, refused release, closed gate), \
 2 failed and rolled back (or a partial rolling update), 3 paused or waiting for an operator, \
 4 the rollback failed, 5 another deployer holds the lease.";
 

@@ -50,6 +50,7 @@ enum Command {
     Abort(ao_ops::deploying::TargetArgs),
     /// Every deployment: steps, durations, result, failing step; success rate
     /// and mean times to deploy and to roll back per environment.
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
     History(ao_ops::deploying::HistoryArgs),
     /// Check a bundle against its manifest, and its sources with --root.
     Verify {
@@ -77,7 +78,19 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a bad flag, which the deployment commands use for "rolled
+    // back": a bad command line is bad input, 1, like every other error.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                std::process::ExitCode::FAILURE
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

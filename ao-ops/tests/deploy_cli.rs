@@ -222,3 +222,24 @@ fn operators_pause_promote_and_abort_and_one_deployer_holds_the_lease() {
         }
     }
 }
+
+#[test]
+fn a_bad_command_line_exits_1_never_2_which_means_rolled_back() {
+    let g = Game::new();
+    for args in [
+        &["deploy", "--no-such-flag", "dev"][..],
+        &["deploy"][..],
+        &["rollback", "dev", "extra"][..],
+        &["history", "--json=maybe"][..],
+        &["pause"][..],
+    ] {
+        let (code, _, err) = g.run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+    for cmd in ["deploy", "rollback", "promote", "pause", "resume", "abort", "history"] {
+        let (code, out, _) = g.run(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd} --help");
+        assert!(out.contains("Exit codes: 0 done"), "{cmd} --help documents the exit codes:\n{out}");
+    }
+}
