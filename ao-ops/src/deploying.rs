@@ -800,8 +800,11 @@ fn command_one(
     if let Some(torn) = &report.torn {
         writeln!(
             out,
-            "{p}: the journal's last {} byte(s) at {} were torn ({}); cut off",
-            torn.bytes, torn.offset, torn.reason
+            "{p}: the journal's last {} byte(s) at {} were torn ({}); cut off{}",
+            torn.bytes,
+            torn.offset,
+            torn.reason,
+            torn.kept.as_ref().map_or_else(String::new, |k| format!(", kept in {}", k.display()))
         )?;
     }
     if let Some(from) = &report.taken_over_from {
