@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ao_deploy::{
-    Action, ActionId, ActionKind, CodeStore, CrashPoint, DeployDir, Driver, ErrorKind, Phase, Rollout,
-    RolloutSpec, Runner, Stop, Strategy,
+    Action, ActionId, ActionKind, AnalysisSpec, CanaryStep, Cmp, CodeStore, CrashPoint, DeployDir, Driver,
+    ErrorKind, MetricCheck, Phase, Rollout, RolloutSpec, Runner, Stop, Strategy,
 };
 use ao_health::Timestamp;
 use ao_local::LocalAo;
@@ -74,6 +74,25 @@ fn scenario_with(kind: &str, release: &ao_deploy::Release) -> Scenario {
         "blue-green" => {
             Strategy::BlueGreen { target: w.target(), spawn: spawn_spec(), scale_down_delay_ms: 1_000 }
         }
+        "canary" => Strategy::Canary {
+            target: w.target(),
+            spawn: spawn_spec(),
+            steps: vec![
+                CanaryStep::SetWeight(50),
+                CanaryStep::Analysis(AnalysisSpec {
+                    name: "errors".into(),
+                    interval_ms: 1_000,
+                    count: 2,
+                    checks: vec![
+                        MetricCheck { metric: "canary_error_ratio".into(), cmp: Cmp::Le, threshold: 0.05 },
+                        MetricCheck { metric: "canary_probe_up".into(), cmp: Cmp::Ge, threshold: 1.0 },
+                    ],
+                    failure_limit: 0,
+                    inconclusive_limit: 0,
+                }),
+            ],
+            scale_down_delay_ms: 1_000,
+        },
         _ => Strategy::InPlace { target: w.target() },
     };
     let mut spec =
@@ -181,6 +200,21 @@ fn a_blue_green_rollback_crashing_at_every_step_ends_where_it_would_have() {
 #[test]
 fn in_place_crashing_at_every_step_ends_where_it_would_have() {
     crash_everywhere("in-place", true, &Phase::RolledBack);
+}
+
+#[test]
+fn a_successful_in_place_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("in-place", false, &Phase::Succeeded);
+}
+
+#[test]
+fn a_canary_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("canary", false, &Phase::Succeeded);
+}
+
+#[test]
+fn a_canary_rollback_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("canary", true, &Phase::RolledBack);
 }
 
 #[test]
