@@ -263,6 +263,14 @@ impl<'a> Driver<'a> {
         Timestamp::from_millis(self.clock.now().as_millis() as u64)
     }
 
+    /// Sleeps on the driver's clock until `until` (now if it has passed).
+    pub fn sleep_until(&self, until: Timestamp) {
+        let now = self.now();
+        if until > now {
+            block(self.clock.sleep(until.saturating_since(now)));
+        }
+    }
+
     /// Notes about what the driver did beyond the core's view (a spawn found
     /// again, a possible orphan); taken by the caller.
     pub fn take_notes(&mut self) -> Vec<String> {
@@ -694,11 +702,7 @@ impl<'a> Driver<'a> {
                 Outcome::Measured { values: self.measure(stable, canary)? }
             }
             ActionKind::Wait { until } => {
-                let now = self.now();
-                if *until > now {
-                    let clock = self.clock.clone();
-                    block(clock.sleep(until.saturating_since(now)));
-                }
+                self.sleep_until(*until);
                 Outcome::Waited
             }
             ActionKind::Retire { process } => {

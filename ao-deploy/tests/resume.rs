@@ -355,3 +355,59 @@ fn a_load_run_again_after_a_crash_evaluates_the_release_once() {
         assert_eq!(loads(&s), "1", "{kind}: the load run again evaluated the release a second time");
     }
 }
+
+/// The ao-local clock, noting at the end of each sleep how long the lease had
+/// gone without a renewal.
+struct Watching {
+    ao: LocalAo,
+    lease: std::path::PathBuf,
+    worst: std::sync::Mutex<u64>,
+}
+
+impl Clock for Watching {
+    fn now(&self) -> std::time::Duration {
+        Clock::now(&self.ao)
+    }
+
+    fn sleep(
+        &self,
+        d: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            Clock::sleep(&self.ao, d).await;
+            let now = Timestamp::from_millis(Clock::now(&self.ao).as_millis() as u64);
+            if let Some(l) = ao_deploy::read_lease(&self.lease).unwrap() {
+                let mut worst = self.worst.lock().unwrap();
+                *worst = (*worst).max(l.idle_ms(now));
+            }
+        })
+    }
+}
+
+#[test]
+fn a_deployer_alive_in_a_wait_longer_than_its_lease_never_looks_stale() {
+    let mut s = scenario("blue-green", false);
+    if let Strategy::BlueGreen { scale_down_delay_ms, .. } = &mut s.spec.strategy {
+        *scale_down_delay_ms = 60_000;
+    }
+    let ttl = 10_000;
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), ttl).unwrap();
+    let snaps = s.dir.snapshots();
+    let lookup = LocalLookup(s.w.ao.clone());
+    let clock = Arc::new(Watching { ao: s.w.ao.clone(), lease: s.dir.lease_path(), worst: 0.into() });
+    let transport: Arc<dyn AoTransport> = Arc::new(s.w.ao.clone());
+    let watch: Arc<dyn Clock> = clock.clone();
+    let mut d = Driver::new(transport, watch, &s.w.code, &snaps, &support::NO_MIGRATION)
+        .lookup(&lookup)
+        .retry_policy(support::fast_retry());
+    let started = now(&s);
+    let report = Runner::new(&mut d)
+        .journal(&mut session.journal)
+        .lease(&mut session.lease)
+        .run(&mut session.rollout, std::mem::take(&mut session.pending))
+        .unwrap();
+    assert_eq!(report.stop, Stop::Finished(Phase::Succeeded));
+    assert!(now(&s).saturating_since(started).as_millis() >= 60_000, "the scale-down delay was waited");
+    let worst = *clock.worst.lock().unwrap();
+    assert!(worst <= ttl / 2, "the lease went {worst} ms without a renewal (time to live {ttl} ms)");
+}
