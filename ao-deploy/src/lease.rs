@@ -215,9 +215,38 @@ pub fn take_over(
         return Err(current.held(now));
     }
     let lease = new_lease(holder, &current.rollout, now, ttl_ms);
-    let g = LeaseGuard { path: path.to_path_buf(), lease };
-    g.write()?;
-    Ok((g, current))
+    // Claimed by moving it aside: of two deployers taking over at once, one
+    // moves the stale lease, the other finds it gone and is told who won.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lease");
+    let claimed = dir.join(format!(".{name}.taken-{}", lease.token));
+    let held_now = |now: Timestamp| -> Error {
+        match read_lease(path) {
+            Ok(Some(l)) => l.held(now),
+            Ok(None) => Error::new(ErrorKind::LeaseLost { holder: "another deployer taking it over".into() }),
+            Err(e) => e,
+        }
+    };
+    match std::fs::rename(path, &claimed) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(held_now(now)),
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    let moved = read_lease(&claimed);
+    if !matches!(&moved, Ok(Some(l)) if l.token == current.token) {
+        // It changed between the read and the move (renewed, or taken over by
+        // someone else): not ours to take; put it back unless replaced.
+        let _ = std::fs::hard_link(&claimed, path);
+        let _ = std::fs::remove_file(&claimed);
+        return Err(held_now(now));
+    }
+    let created = create_whole(path, dir, &lease);
+    let _ = std::fs::remove_file(&claimed);
+    match created {
+        Ok(()) => Ok((LeaseGuard { path: path.to_path_buf(), lease }, current)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(held_now(now)),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 impl LeaseGuard {
@@ -336,6 +365,36 @@ mod tests {
         held_by(&path, "ann", "r1", gone);
         let g = acquire(&path, "ann", "r1", t, 60_000).unwrap();
         assert_eq!(g.lease().pid, std::process::id());
+    }
+
+    #[test]
+    fn of_many_deployers_taking_a_stale_lease_over_at_once_one_wins() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lease.json");
+            acquire(&path, "gone", "r1", Timestamp::from_millis(1), 1_000).unwrap();
+            let late = Timestamp::from_millis(10_000);
+            let barrier = std::sync::Barrier::new(8);
+            let results: Vec<Result<String, Error>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|i| {
+                        let (path, barrier) = (&path, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            take_over(path, &format!("d{i}"), late, 60_000)
+                                .map(|(g, _)| g.lease().token.clone())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+            assert_eq!(&read_lease(&path).unwrap().unwrap().token, winners[0], "round {round}");
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(left, ["lease.json"], "round {round}: nothing left behind");
+        }
     }
 
     #[test]
