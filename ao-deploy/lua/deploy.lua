@@ -221,10 +221,21 @@ local CONTROL = {
 }
 local FORWARD_TAGS = { 'Forwarded-From', 'Forward-Seq', 'Forwarded-Id', 'Deploy-Shadow' }
 
+local FORWARD_TAG = {}
+for _, name in ipairs(FORWARD_TAGS) do FORWARD_TAG[name] = true end
+
+-- Everywhere the game could read them: fields, `Tags` and `TagArray`.
 local function strip(msg)
   for _, name in ipairs(FORWARD_TAGS) do
     msg[name] = nil
     if type(msg.Tags) == 'table' then msg.Tags[name] = nil end
+  end
+  if type(msg.TagArray) == 'table' then
+    local kept = {}
+    for _, t in ipairs(msg.TagArray) do
+      if not (type(t) == 'table' and FORWARD_TAG[t.name]) then kept[#kept + 1] = t end
+    end
+    msg.TagArray = kept
   end
 end
 

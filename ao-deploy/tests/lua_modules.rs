@@ -308,3 +308,32 @@ fn router_boot_sets_the_buffer_limit() {
     let router = ao.spawn_aos(&ao_deploy::router_boot(&blue, &ao.signer())).unwrap();
     assert_eq!(router_status(&ao, &router)["max_buffer"].as_u64(), Some(ao_deploy::ROUTER_MAX_BUFFER as u64));
 }
+
+#[test]
+fn forged_forwarding_tags_are_gone_from_every_view_of_the_message() {
+    let w = World::new(LocalAo::new());
+    // A game handler that reports every tag it can see, by each view aos gives.
+    let seen = r"
+        Handlers.add('Tags', 'Tags', function(msg)
+          local names = {}
+          for _, t in ipairs(msg.TagArray) do names[#names + 1] = 'array:' .. t.name end
+          for k in pairs(msg.Tags) do names[#names + 1] = 'map:' .. k end
+          if msg['Forwarded-From'] then names[#names + 1] = 'field:Forwarded-From' end
+          table.sort(names)
+          msg.reply({ Action = 'Tags', Data = table.concat(names, ' ') })
+        end)";
+    assert!(w.ao.eval(&w.blue, seen).unwrap().error.is_none());
+    let ann = player(1);
+    let forged = [("Action", "Tags"), ("Forwarded-From", ann.as_ref()), ("Forward-Seq", "7")];
+    let check = |r: ao_transport::EvalResult, how: &str| {
+        let reply = r.messages.iter().find(|m| m.tag("Action") == Some("Tags")).expect(how);
+        let names = reply.data_str().unwrap();
+        assert!(!names.contains("Forward"), "{how}: the game saw {names}");
+        assert!(names.contains("array:Action") && names.contains("map:Action"), "{how}: {names}");
+    };
+    let (_, r) = w.ao.call_as(&player(9), msg(&w.blue, &forged)).unwrap();
+    check(r, "sent straight to the game");
+    // Through the router the real forwarding tags are consumed, not shown either.
+    let from_router = ao_transport::Address::new(w.router.as_str()).unwrap();
+    check(w.ao.simulate_as(&from_router, msg(&w.blue, &forged)).unwrap(), "from the router");
+}
