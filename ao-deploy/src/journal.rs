@@ -301,10 +301,23 @@ impl Journal {
     }
 
     /// Appends a record and fsyncs it: when this returns, it survives a crash.
+    /// A record over [`MAX_RECORD`] is refused (the reader would take it for
+    /// corruption); a failed write is cut off again, so the next append does
+    /// not follow half a record.
     pub fn append(&mut self, record: &Record) -> Result<(), Error> {
         let bytes = encode_record(record);
-        self.file.write_all(&bytes).map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        if bytes.len() - HEADER > MAX_RECORD {
+            return Err(Error::misuse(format!(
+                "a {}-byte journal record is over the {MAX_RECORD}-byte limit",
+                bytes.len() - HEADER
+            )));
+        }
+        let written = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let _ = self.file.set_len(self.len);
+            let _ = std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(self.len));
+            return Err(Error::io(&self.path, e));
+        }
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -394,5 +407,14 @@ mod tests {
         assert_eq!((c.records.len(), c.torn), (3, None));
         assert_eq!(c.records[2], event(3));
         assert!(Journal::create(&path, &begin()).is_err(), "create never overwrites");
+
+        // A record the reader would refuse is never written.
+        let before = std::fs::read(&path).unwrap();
+        let huge = Record::Note { text: "x".repeat(MAX_RECORD), at: Timestamp::from_millis(9) };
+        let err = j.append(&huge).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Misuse(_)), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        j.append(&event(4)).unwrap();
+        assert_eq!(decode_journal(&path, &std::fs::read(&path).unwrap()).unwrap().records.len(), 4);
     }
 }
