@@ -186,7 +186,9 @@ impl Ctx {
                 .unwrap_or(Path::new("."))
                 .join("ao-deploy.toml")
         });
-        let config = if deploy_config.exists() {
+        // Defaults stand in for a missing ao-deploy.toml beside --config, never
+        // for one named explicitly (a typo would deploy with another strategy).
+        let config = if deploy_config.exists() || paths.deploy_config.is_some() {
             DeployConfig::load(&deploy_config)?
         } else {
             DeployConfig::from_toml("", &deploy_config.display().to_string())?
