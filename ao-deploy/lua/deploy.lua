@@ -359,7 +359,7 @@ Handlers.prepend('deploy.import-state', function(msg) return msg.Action == 'Impo
   end
   local im = D.Import
   if im.applied then
-    msg.reply({ Action = 'State-Imported', ['Import-Id'] = id, Bytes = tostring(im.bytes) })
+    msg.reply({ Action = 'State-Imported', ['Import-Id'] = id, Bytes = tostring(im.bytes), Already = 'true' })
     return
   end
   im.parts[chunk] = type(msg.Data) == 'string' and msg.Data or ''

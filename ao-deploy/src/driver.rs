@@ -393,7 +393,9 @@ impl<'a> Driver<'a> {
         Ok((out, last))
     }
 
-    fn import(&mut self, process: &ProcessId, id: &str, bytes: &[u8], chunk: usize) -> Result<(), Error> {
+    /// Imports `bytes`; `Ok(false)` when an earlier attempt with the same id
+    /// had already applied them (the process may have moved on since).
+    fn import(&mut self, process: &ProcessId, id: &str, bytes: &[u8], chunk: usize) -> Result<bool, Error> {
         let what = format!("importing state into {process}");
         let pieces: Vec<&[u8]> = if bytes.is_empty() { vec![&[][..]] } else { bytes.chunks(chunk).collect() };
         let n = pieces.len().to_string();
@@ -407,13 +409,15 @@ impl<'a> Driver<'a> {
             )?;
             let r = self.call(&what, &msg)?;
             // A repeated import (after a crash or a lost reply) is already applied: done.
-            if r.error.is_none() && r.message_with_tag("Action", "State-Imported").is_some() {
-                return Ok(());
+            if r.error.is_none()
+                && let Some(m) = r.message_with_tag("Action", "State-Imported")
+            {
+                return Ok(m.tag("Already") != Some("true"));
             }
             let want = if i + 1 == pieces.len() { "State-Imported" } else { "State-Chunk-Received" };
             Self::reply(&what, &r, want)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn migrate(&self, spec: &RolloutSpec, bytes: &[u8], backward: bool) -> Result<Vec<u8>, Error> {
@@ -641,8 +645,18 @@ impl<'a> Driver<'a> {
                     .get(key)?
                     .ok_or_else(|| Error::protocol("restore", format!("no snapshot {key} is kept")))?;
                 let messages = self.info(process)?["stats"]["messages"].as_u64().unwrap_or(0);
-                self.import(process, &id, &snap.bytes, chunk)?;
+                let applied_now = self.import(process, &id, &snap.bytes, chunk)?;
                 let (now, _) = self.export(process, &format!("{id}-check"), chunk)?;
+                if !applied_now {
+                    // Restored by an earlier attempt (the deployer crashed, or the
+                    // reply was lost); what the process did since is its own:
+                    // importing again would undo it, comparing would fail.
+                    self.notes.push(format!(
+                        "restore {key}: already applied by an earlier attempt; the process holds state {}",
+                        state_hash(&now)
+                    ));
+                    return Ok(Outcome::Restored { hash: state_hash(&now), discarded: 0 });
+                }
                 if now != snap.bytes {
                     return Err(Error::protocol(
                         "restore",

@@ -411,3 +411,35 @@ fn a_deployer_alive_in_a_wait_longer_than_its_lease_never_looks_stale() {
     let worst = *clock.worst.lock().unwrap();
     assert!(worst <= ttl / 2, "the lease went {worst} ms without a renewal (time to live {ttl} ms)");
 }
+
+#[test]
+fn a_restore_run_again_after_a_crash_keeps_what_players_did_since() {
+    // In place, no router: players reach the process directly, also while the deployer is down.
+    let mut s = scenario("in-place", true);
+    s.spec.strategy = Strategy::InPlace { target: ao_deploy::Target { router: None, ..s.w.target() } };
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::RolledBack));
+    let events = s.dir.in_progress().unwrap().unwrap().events();
+    let restore = events
+        .iter()
+        .filter(|e| !matches!(e, ao_deploy::Event::Command { .. }))
+        .position(|e| {
+            matches!(e, ao_deploy::Event::Done { outcome: ao_deploy::Outcome::Restored { .. }, .. })
+        })
+        .expect("a restore") as u64;
+
+    let mut s = scenario("in-place", true);
+    s.spec.strategy = Strategy::InPlace { target: ao_deploy::Target { router: None, ..s.w.target() } };
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    let err = run(&s, &mut session, Some(CrashPoint { nth: restore, after_running: true })).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Crashed { .. }), "{err}");
+    drop(session);
+    // The previous release serves again with its state restored; players play on.
+    s.players.borrow_mut().send(&s.w.ao, &s.w.blue, 20);
+    let played = game_state(&s.w.ao, &s.w.blue);
+    let (mut session, report) = s.dir.resume("ann", now(&s), 600_000, false).unwrap();
+    assert!(matches!(report.in_flight[0].kind, ActionKind::Restore { .. }), "{:?}", report.in_flight);
+    let r = run(&s, &mut session, None).unwrap();
+    assert_eq!(r.stop, Stop::Finished(Phase::RolledBack), "{:?}", session.rollout.rollback_error());
+    assert_eq!(game_state(&s.w.ao, &s.w.blue), played, "the restore run again undid the players' moves");
+}
