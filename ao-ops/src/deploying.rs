@@ -951,7 +951,13 @@ pub fn run_promote(args: &PromoteArgs, out: &mut dyn Write) -> anyhow::Result<u8
 
 fn read_history(dir: &Path) -> anyhow::Result<History> {
     let mut journals = Vec::new();
-    let Ok(envs) = std::fs::read_dir(dir) else { return Ok(History::default()) };
+    let envs = match std::fs::read_dir(dir) {
+        Ok(envs) => envs,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(History::default()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the deployment history in {}", dir.display()));
+        }
+    };
     for env in envs.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
         for p in std::fs::read_dir(env.path())?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
             let d = DeployDir::new(p.path());

@@ -237,6 +237,12 @@ fn a_bad_command_line_exits_1_never_2_which_means_rolled_back() {
         assert_eq!(code, 1, "{args:?}: {err}");
         assert!(err.starts_with("error:"), "{args:?}: {err}");
     }
+    // A history directory that cannot be read is an error, not an empty history.
+    let (code, out, err) = g.run(&["history", "--dir", "ao-env.toml"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("reading the deployment history in ao-env.toml"), "{err}");
+    let (code, out, _) = g.run(&["history", "--dir", "no-such-dir"]);
+    assert_eq!((code, out.as_str()), (0, "no deployments yet\n"));
     // A deploy config named explicitly must exist: defaults stand in only for the implicit one.
     let (code, out, err) = g.run(&["deploy", "dev", "--plan", "--deploy-config", "no-such-deploy.toml"]);
     assert_eq!(code, 1, "{out}{err}");
