@@ -77,16 +77,22 @@ impl Lease {
         self.idle_ms(now) > self.ttl_ms
     }
 
-    /// Whether another OS process on this host that still runs holds it: the
-    /// holder's name is then no reason to let a second deployer in. `false`
-    /// when it is this process, when the lease was written elsewhere, or when
-    /// it cannot be told.
+    /// Whether a run other than this process holds it that may still be alive:
+    /// another OS process on this host that still runs, or any process on
+    /// another host (whose liveness cannot be seen from here; its lease must go
+    /// stale and be taken over). The holder's name is then no reason to let a
+    /// second deployer in. `false` for this process, for a process of this
+    /// host that has exited, for a lease of an older ao-deploy (no process
+    /// recorded), and where liveness cannot be told on this host.
     pub fn held_by_another_live_process(&self) -> bool {
-        self.pid != 0
-            && self.pid != std::process::id()
-            && !self.host.is_empty()
-            && self.host == this_host()
-            && process_alive(self.pid) == Some(true)
+        let here = this_host();
+        if self.pid == 0 || (self.pid == std::process::id() && self.host == here) {
+            return false;
+        }
+        if self.host != here {
+            return true;
+        }
+        process_alive(self.pid) == Some(true)
     }
 
     pub(crate) fn held(&self, now: Timestamp) -> Error {
@@ -365,6 +371,12 @@ mod tests {
         held_by(&path, "ann", "r1", gone);
         let g = acquire(&path, "ann", "r1", t, 60_000).unwrap();
         assert_eq!(g.lease().pid, std::process::id());
+        // The same name on another host: its run may be alive, nothing here can tell.
+        let mut l = g.lease().clone();
+        (l.pid, l.host) = (4_242, format!("{}-elsewhere", this_host()));
+        std::fs::write(&path, serde_json::to_vec(&l).unwrap()).unwrap();
+        let err = acquire(&path, "ann", "r1", t, 60_000).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::LeaseHeld { stale: false, .. }), "{err}");
     }
 
     #[test]
