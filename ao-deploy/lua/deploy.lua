@@ -10,6 +10,10 @@
 -- * Shadow: a forwarded message tagged `Deploy-Shadow = 1` (a canary's mirrored
 --   traffic) is handled normally, but nothing it sends leaves the process.
 -- * Stats: messages and Lua errors, for canary analysis.
+-- * Evals at most once: an owner's Eval tagged `Deploy-Eval-Id` equal to that
+--   of the last tagged Eval that ran here (a send retried after a lost reply, an
+--   action run again after the deployer crashed) is not run again. Only the
+--   last id counts, so a release loaded again after another one runs again.
 -- * State: `Export-State` / `Import-State` (owner only, never through the router)
 --   move the globals named in `Deploy.Globals` and the ledger, in chunks, in a
 --   canonical encoding that ao-deploy decodes, migrates and checks by BLAKE3.
@@ -217,14 +221,38 @@ local CONTROL = {
 }
 local FORWARD_TAGS = { 'Forwarded-From', 'Forward-Seq', 'Forwarded-Id', 'Deploy-Shadow' }
 
+local FORWARD_TAG = {}
+for _, name in ipairs(FORWARD_TAGS) do FORWARD_TAG[name] = true end
+
+-- Everywhere the game could read them: fields, `Tags` and `TagArray`.
 local function strip(msg)
   for _, name in ipairs(FORWARD_TAGS) do
     msg[name] = nil
     if type(msg.Tags) == 'table' then msg.Tags[name] = nil end
   end
+  if type(msg.TagArray) == 'table' then
+    local kept = {}
+    for _, t in ipairs(msg.TagArray) do
+      if not (type(t) == 'table' and FORWARD_TAG[t.name]) then kept[#kept + 1] = t end
+    end
+    msg.TagArray = kept
+  end
+end
+
+local function eval_id(msg)
+  local id = msg['Deploy-Eval-Id']
+  if msg.Action == 'Eval' and type(id) == 'string' and (msg.From == Owner or msg.From == ao.id) then
+    return id
+  end
+  return nil
 end
 
 function D.evaluate(msg, env)
+  local once = eval_id(msg)
+  if once and once == D.LastEval then
+    D.Stats.evals_skipped = (D.Stats.evals_skipped or 0) + 1
+    return true
+  end
   local forwarded = D.Router ~= nil and msg.From == D.Router and type(msg['Forwarded-From']) == 'string'
   local control = CONTROL[msg.Action] == true
   -- Control messages come from the owner directly, never through the router.
@@ -264,6 +292,7 @@ function D.evaluate(msg, env)
     end
     error(result, 0)
   end
+  if once then D.LastEval = once end
   return result
 end
 
@@ -330,7 +359,7 @@ Handlers.prepend('deploy.import-state', function(msg) return msg.Action == 'Impo
   end
   local im = D.Import
   if im.applied then
-    msg.reply({ Action = 'State-Imported', ['Import-Id'] = id, Bytes = tostring(im.bytes) })
+    msg.reply({ Action = 'State-Imported', ['Import-Id'] = id, Bytes = tostring(im.bytes), Already = 'true' })
     return
   end
   im.parts[chunk] = type(msg.Data) == 'string' and msg.Data or ''
@@ -357,6 +386,7 @@ Handlers.prepend('deploy.info', function(msg) return msg.Action == 'Deploy-Info'
     Data = json.encode({
       release = D.Release or '', version = D.Version or '', router = D.Router or '',
       ledger = D.Ledger, stats = D.Stats, retired = D.Retired, globals = D.Globals,
+      last_eval = D.LastEval or '',
     }),
   })
 end)

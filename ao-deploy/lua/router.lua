@@ -8,6 +8,11 @@
 -- * `Deploy-Hold` makes it buffer every message; `Deploy-Route` points it at a
 --   process and forwards the buffer there in arrival order: none lost, none
 --   doubled. Only `DeployRouter.Authority` (the deployer's wallet) may send them.
+-- * The buffer is bounded (`DeployRouter.MaxBuffer` messages): while it is full,
+--   a new message is not taken; its sender gets `Action = Deploy-Router-Busy`
+--   (with `Refused-Id`, the message's id) and may send it again. Nothing is
+--   dropped silently; refusals are counted (`stats.rejected`) and reported to
+--   the deployer in `Deploy-Routed` (`Rejected`, since the hold).
 -- * With a shadow, a copy of every message of a share of senders (sticky: by a
 --   hash of the sender) also goes to a canary, tagged `Deploy-Shadow = 1`; the
 --   canary's process module holds back whatever it would send.
@@ -26,9 +31,14 @@ DeployRouter = DeployRouter or {
   Shadow = nil,
   Weight = 0,
   Known = {},
-  Stats = { forwarded = 0, buffered = 0, mirrored = 0, refused = 0, flushed = 0 },
+  MaxBuffer = 10000,
+  Stats = { forwarded = 0, buffered = 0, mirrored = 0, refused = 0, flushed = 0, rejected = 0 },
 }
 local R = DeployRouter
+-- A router booted by an older version of this file lacks them.
+R.MaxBuffer = R.MaxBuffer or 10000
+R.Stats.rejected = R.Stats.rejected or 0
+R.HoldRejected = R.HoldRejected or 0
 
 local DROPPED = {
   ['Data-Protocol'] = true, ['Variant'] = true, ['Type'] = true, ['From-Process'] = true,
@@ -76,10 +86,11 @@ local function dispatch(item, seq)
   end
 end
 
-function R.configure(active, authority)
+function R.configure(active, authority, max_buffer)
   R.Active = active
   R.Authority = authority
   R.Known[active] = true
+  if max_buffer then R.MaxBuffer = max_buffer end
 end
 
 local CONTROL = { ['Deploy-Hold'] = true, ['Deploy-Route'] = true, ['Deploy-Router-Status'] = true }
@@ -92,7 +103,8 @@ end, function(msg)
       Action = 'Deploy-Router-Status',
       Data = json.encode({
         active = R.Active or '', mode = R.Mode, seq = R.Seq, forwarded = R.Forwarded,
-        buffered = #R.Buffer, shadow = R.Shadow or '', weight = R.Weight, stats = R.Stats,
+        buffered = #R.Buffer, max_buffer = R.MaxBuffer, shadow = R.Shadow or '', weight = R.Weight,
+        stats = R.Stats,
       }),
     })
     return
@@ -103,6 +115,8 @@ end, function(msg)
     return
   end
   if msg.Action == 'Deploy-Hold' then
+    -- A repeated hold (a retried send) keeps counting from the first one.
+    if R.Mode ~= 'hold' then R.HoldRejected = 0 end
     R.Mode = 'hold'
     msg.reply({ Action = 'Deploy-Held', ['Last-Seq'] = tostring(R.Forwarded), Buffered = tostring(#R.Buffer) })
     return
@@ -132,7 +146,12 @@ end, function(msg)
     dispatch(item, item.seq)
   end
   R.Stats.flushed = R.Stats.flushed + #buffer
-  msg.reply({ Action = 'Deploy-Routed', Flushed = tostring(#buffer), ['Last-Seq'] = tostring(R.Forwarded) })
+  local rejected = R.HoldRejected
+  R.HoldRejected = 0
+  msg.reply({
+    Action = 'Deploy-Routed', Flushed = tostring(#buffer), ['Last-Seq'] = tostring(R.Forwarded),
+    Rejected = tostring(rejected),
+  })
 end)
 
 Handlers.add('deploy-router.forward', function(msg)
@@ -141,6 +160,15 @@ Handlers.add('deploy-router.forward', function(msg)
   if R.Known[msg.From] then return false end
   return R.Active ~= nil
 end, function(msg)
+  if R.Mode == 'hold' and #R.Buffer >= R.MaxBuffer then
+    R.Stats.rejected = R.Stats.rejected + 1
+    R.HoldRejected = R.HoldRejected + 1
+    msg.reply({
+      Action = 'Deploy-Router-Busy', ['Refused-Id'] = msg.Id or '',
+      Error = 'the router is switching and its buffer is full: send the message again',
+    })
+    return
+  end
   R.Seq = R.Seq + 1
   local item = capture(msg)
   item.seq = R.Seq

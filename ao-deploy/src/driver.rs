@@ -263,6 +263,14 @@ impl<'a> Driver<'a> {
         Timestamp::from_millis(self.clock.now().as_millis() as u64)
     }
 
+    /// Sleeps on the driver's clock until `until` (now if it has passed).
+    pub fn sleep_until(&self, until: Timestamp) {
+        let now = self.now();
+        if until > now {
+            block(self.clock.sleep(until.saturating_since(now)));
+        }
+    }
+
     /// Notes about what the driver did beyond the core's view (a spawn found
     /// again, a possible orphan); taken by the caller.
     pub fn take_notes(&mut self) -> Vec<String> {
@@ -292,11 +300,24 @@ impl<'a> Driver<'a> {
     }
 
     fn eval(&mut self, what: &str, process: &ProcessId, source: &str) -> Result<EvalResult, Error> {
-        let msg = Message::builder(process.clone())
-            .tag("Action", "Eval")
-            .data(source)
-            .build()
-            .map_err(|e| Error::protocol(what, e.to_string()))?;
+        self.eval_once(what, process, source, None)
+    }
+
+    /// An Eval; with `once`, tagged `Deploy-Eval-Id` so that the process module
+    /// runs it at most once (a send retried after a lost reply, or the action
+    /// run again after a crash, is not applied twice).
+    fn eval_once(
+        &mut self,
+        what: &str,
+        process: &ProcessId,
+        source: &str,
+        once: Option<&str>,
+    ) -> Result<EvalResult, Error> {
+        let mut b = Message::builder(process.clone()).tag("Action", "Eval");
+        if let Some(id) = once {
+            b = b.tag("Deploy-Eval-Id", id);
+        }
+        let msg = b.data(source).build().map_err(|e| Error::protocol(what, e.to_string()))?;
         let r = self.call(what, &msg)?;
         match &r.error {
             Some(e) => Err(Error::protocol(what, format!("the process failed to evaluate it: {e}"))),
@@ -372,7 +393,9 @@ impl<'a> Driver<'a> {
         Ok((out, last))
     }
 
-    fn import(&mut self, process: &ProcessId, id: &str, bytes: &[u8], chunk: usize) -> Result<(), Error> {
+    /// Imports `bytes`; `Ok(false)` when an earlier attempt with the same id
+    /// had already applied them (the process may have moved on since).
+    fn import(&mut self, process: &ProcessId, id: &str, bytes: &[u8], chunk: usize) -> Result<bool, Error> {
         let what = format!("importing state into {process}");
         let pieces: Vec<&[u8]> = if bytes.is_empty() { vec![&[][..]] } else { bytes.chunks(chunk).collect() };
         let n = pieces.len().to_string();
@@ -386,13 +409,15 @@ impl<'a> Driver<'a> {
             )?;
             let r = self.call(&what, &msg)?;
             // A repeated import (after a crash or a lost reply) is already applied: done.
-            if r.error.is_none() && r.message_with_tag("Action", "State-Imported").is_some() {
-                return Ok(());
+            if r.error.is_none()
+                && let Some(m) = r.message_with_tag("Action", "State-Imported")
+            {
+                return Ok(m.tag("Already") != Some("true"));
             }
             let want = if i + 1 == pieces.len() { "State-Imported" } else { "State-Chunk-Received" };
             Self::reply(&what, &r, want)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn migrate(&self, spec: &RolloutSpec, bytes: &[u8], backward: bool) -> Result<Vec<u8>, Error> {
@@ -415,6 +440,7 @@ impl<'a> Driver<'a> {
         release: &ReleaseRef,
         router: Option<&ProcessId>,
         spec: &RolloutSpec,
+        eval_id: &str,
     ) -> Result<String, Error> {
         let label = release.label();
         let code = self.code.get(&release.hash)?.ok_or_else(|| {
@@ -430,7 +456,9 @@ impl<'a> Driver<'a> {
             process,
             &configure(release, router, &spec.state.globals),
         )?;
-        self.eval(&format!("loading {label} into {process}"), process, &code)?;
+        // The module and the config are safe to evaluate again; the release's
+        // code may not be (a top-level counter, a handler appended twice).
+        self.eval_once(&format!("loading {label} into {process}"), process, &code, Some(eval_id))?;
         let info = self.info(process)?;
         Ok(info["release"].as_str().unwrap_or_default().to_owned())
     }
@@ -591,14 +619,14 @@ impl<'a> Driver<'a> {
             }
             ActionKind::Prepare { process, release, router } => {
                 // The running release again (a hot reload of the same code), now with the module.
-                let hash = self.load(process, release, router.as_ref(), spec)?;
+                let hash = self.load(process, release, router.as_ref(), spec, &id)?;
                 if hash != release.hash {
                     return Err(Error::protocol("prepare", format!("the module reports release {hash}")));
                 }
                 Outcome::Prepared
             }
             ActionKind::Load { process, release, router } => {
-                Outcome::Loaded { hash: self.load(process, release, router.as_ref(), spec)? }
+                Outcome::Loaded { hash: self.load(process, release, router.as_ref(), spec, &id)? }
             }
             ActionKind::Hold { router } => {
                 let what = format!("holding router {router}");
@@ -619,8 +647,18 @@ impl<'a> Driver<'a> {
                     .get(key)?
                     .ok_or_else(|| Error::protocol("restore", format!("no snapshot {key} is kept")))?;
                 let messages = self.info(process)?["stats"]["messages"].as_u64().unwrap_or(0);
-                self.import(process, &id, &snap.bytes, chunk)?;
+                let applied_now = self.import(process, &id, &snap.bytes, chunk)?;
                 let (now, _) = self.export(process, &format!("{id}-check"), chunk)?;
+                if !applied_now {
+                    // Restored by an earlier attempt (the deployer crashed, or the
+                    // reply was lost); what the process did since is its own:
+                    // importing again would undo it, comparing would fail.
+                    self.notes.push(format!(
+                        "restore {key}: already applied by an earlier attempt; the process holds state {}",
+                        state_hash(&now)
+                    ));
+                    return Ok(Outcome::Restored { hash: state_hash(&now), discarded: 0 });
+                }
                 if now != snap.bytes {
                     return Err(Error::protocol(
                         "restore",
@@ -664,6 +702,12 @@ impl<'a> Driver<'a> {
                 ];
                 let result = self.call(&what, &Self::msg(&what, router, &tags, b"")?)?;
                 let reply = Self::reply(&what, &result, "Deploy-Routed")?;
+                let rejected = tag(reply, "Rejected").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                if rejected > 0 {
+                    self.notes.push(format!(
+                        "router {router}: its buffer was full; {rejected} message(s) refused to their senders (Deploy-Router-Busy)"
+                    ));
+                }
                 Outcome::Routed { flushed: num(reply, "Flushed", &what)? }
             }
             ActionKind::Probe { process } => {
@@ -674,11 +718,7 @@ impl<'a> Driver<'a> {
                 Outcome::Measured { values: self.measure(stable, canary)? }
             }
             ActionKind::Wait { until } => {
-                let now = self.now();
-                if *until > now {
-                    let clock = self.clock.clone();
-                    block(clock.sleep(until.saturating_since(now)));
-                }
+                self.sleep_until(*until);
                 Outcome::Waited
             }
             ActionKind::Retire { process } => {

@@ -83,6 +83,9 @@ pub struct TornTail {
     pub bytes: u64,
     /// What was wrong with it.
     pub reason: String,
+    /// Where [`Journal::open`] kept the bytes it cut off (`<journal>.torn-<offset>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<PathBuf>,
 }
 
 /// What a journal file holds.
@@ -154,6 +157,7 @@ pub fn decode_journal(path: &Path, bytes: &[u8]) -> Result<Contents, Error> {
                 offset: 0,
                 bytes: bytes.len() as u64,
                 reason: "magic cut short".into(),
+                kept: None,
             });
             return Ok(Contents { records: Vec::new(), valid_len: 0, torn });
         }
@@ -162,7 +166,12 @@ pub fn decode_journal(path: &Path, bytes: &[u8]) -> Result<Contents, Error> {
     let mut records = Vec::new();
     let mut at = MAGIC.len();
     let torn = |at: usize, reason: &str| {
-        Some(TornTail { offset: at as u64, bytes: (bytes.len() - at) as u64, reason: reason.into() })
+        Some(TornTail {
+            offset: at as u64,
+            bytes: (bytes.len() - at) as u64,
+            reason: reason.into(),
+            kept: None,
+        })
     };
     while at < bytes.len() {
         let rest = &bytes[at..];
@@ -178,6 +187,18 @@ pub fn decode_journal(path: &Path, bytes: &[u8]) -> Result<Contents, Error> {
             ));
         }
         if rest.len() < HEADER + len {
+            // A crash while appending cuts the last record short; a length
+            // corrupted to run past the end would pass for that and have the
+            // good records after it cut off: refused if one follows.
+            if let Some(next) = good_record_after(bytes, at + 1) {
+                return Err(corrupt(
+                    at,
+                    records.len(),
+                    format!(
+                        "record length {len} runs past the end of the file, yet a good record starts at byte {next}"
+                    ),
+                ));
+            }
             return Ok(Contents { records, valid_len: at as u64, torn: torn(at, "record cut short") });
         }
         let payload = &rest[HEADER..HEADER + len];
@@ -208,6 +229,23 @@ pub fn decode_journal(path: &Path, bytes: &[u8]) -> Result<Contents, Error> {
     Ok(Contents { records, valid_len: at as u64, torn: None })
 }
 
+/// Where a whole record with a good checksum starts at or after `from`, if
+/// anywhere. Only offsets whose payload opens like a record's JSON are hashed.
+fn good_record_after(bytes: &[u8], from: usize) -> Option<usize> {
+    const OPENING: &[u8] = b"{\"record\":\"";
+    let end = bytes.len().checked_sub(HEADER + OPENING.len())?;
+    (from..=end).find(|&at| {
+        let payload_at = at + HEADER;
+        if !bytes[payload_at..].starts_with(OPENING) {
+            return false;
+        }
+        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        bytes.len() - payload_at >= len
+            && blake3::hash(&bytes[payload_at..payload_at + len]).as_bytes()[..16]
+                == bytes[at + 4..payload_at]
+    })
+}
+
 /// An open journal, appending.
 #[derive(Debug)]
 pub struct Journal {
@@ -235,10 +273,11 @@ impl Journal {
     }
 
     /// Opens a journal to continue it: reads every record and cuts off a torn
-    /// tail (reported in the contents) so new records follow good ones.
+    /// tail (reported in the contents, its bytes kept beside the journal) so
+    /// new records follow good ones.
     pub fn open(path: &Path) -> Result<(Self, Contents), Error> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let contents = decode_journal(path, &bytes)?;
+        let mut contents = decode_journal(path, &bytes)?;
         if contents.begin().is_none() {
             return Err(Error::new(ErrorKind::JournalMismatch(format!(
                 "{} starts no rollout",
@@ -246,7 +285,13 @@ impl Journal {
             ))));
         }
         let file = OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
-        if contents.torn.is_some() {
+        if let Some(torn) = contents.torn.as_mut() {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".torn-{}", torn.offset));
+            let kept = PathBuf::from(name);
+            let start = usize::try_from(torn.offset).unwrap_or(bytes.len()).min(bytes.len());
+            crate::fsutil::write_atomic(&kept, &bytes[start..])?;
+            torn.kept = Some(kept);
             file.set_len(contents.valid_len).map_err(|e| Error::io(path, e))?;
             file.sync_all().map_err(|e| Error::io(path, e))?;
         }
@@ -256,10 +301,23 @@ impl Journal {
     }
 
     /// Appends a record and fsyncs it: when this returns, it survives a crash.
+    /// A record over [`MAX_RECORD`] is refused (the reader would take it for
+    /// corruption); a failed write is cut off again, so the next append does
+    /// not follow half a record.
     pub fn append(&mut self, record: &Record) -> Result<(), Error> {
         let bytes = encode_record(record);
-        self.file.write_all(&bytes).map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        if bytes.len() - HEADER > MAX_RECORD {
+            return Err(Error::misuse(format!(
+                "a {}-byte journal record is over the {MAX_RECORD}-byte limit",
+                bytes.len() - HEADER
+            )));
+        }
+        let written = self.file.write_all(&bytes).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let _ = self.file.set_len(self.len);
+            let _ = std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(self.len));
+            return Err(Error::io(&self.path, e));
+        }
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -318,6 +376,17 @@ mod tests {
         let c = decode_journal(&path, &flipped).unwrap();
         assert_eq!(c.records.len(), 2);
         assert!(c.torn.unwrap().reason.contains("checksum"));
+        // A middle record's length corrupted to run past the end looks like a
+        // record cut short; the good record after it says otherwise.
+        let mut long = good.clone();
+        let second = MAGIC.len() + encode_record(&begin()).len();
+        long[second..second + 4].copy_from_slice(&10_000u32.to_le_bytes());
+        let err = decode_journal(&path, &long).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::JournalCorrupt { record: 1, .. }), "{err}");
+        assert!(err.to_string().contains("runs past the end of the file"), "{err}");
+        std::fs::write(&path, &long).unwrap();
+        assert!(Journal::open(&path).is_err(), "never cut off good records");
+        assert_eq!(std::fs::read(&path).unwrap(), long, "the file is left as it was");
         // The same in a middle record: corruption, refused with its offset.
         let mut middle = good.clone();
         let at = good.len() - last - 3;
@@ -329,11 +398,23 @@ mod tests {
         // Reopening cuts the torn tail; appending continues after the good records.
         std::fs::write(&path, &good[..good.len() - 5]).unwrap();
         let (mut j, c) = Journal::open(&path).unwrap();
-        assert!(c.torn.is_some());
+        let torn = c.torn.unwrap();
+        // What was cut off is kept beside the journal, not destroyed.
+        let kept = std::fs::read(torn.kept.as_ref().unwrap()).unwrap();
+        assert_eq!(kept, &good[torn.offset as usize..good.len() - 5]);
         j.append(&event(3)).unwrap();
         let c = decode_journal(&path, &std::fs::read(&path).unwrap()).unwrap();
         assert_eq!((c.records.len(), c.torn), (3, None));
         assert_eq!(c.records[2], event(3));
         assert!(Journal::create(&path, &begin()).is_err(), "create never overwrites");
+
+        // A record the reader would refuse is never written.
+        let before = std::fs::read(&path).unwrap();
+        let huge = Record::Note { text: "x".repeat(MAX_RECORD), at: Timestamp::from_millis(9) };
+        let err = j.append(&huge).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Misuse(_)), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        j.append(&event(4)).unwrap();
+        assert_eq!(decode_journal(&path, &std::fs::read(&path).unwrap()).unwrap().records.len(), 4);
     }
 }

@@ -1,11 +1,19 @@
 //! One rollout per process at a time: a lease file beside the journal.
 //!
-//! Acquiring creates `lease.json` exclusively, so of two deployers starting at
-//! once exactly one wins; the other is refused with who holds it. The holder
+//! Acquiring creates `lease.json` exclusively and whole (written to a temporary
+//! file, fsynced, then hard-linked into place, which fails if a lease exists),
+//! so of two deployers starting at once exactly one wins, the other is refused
+//! with who holds it, and nobody ever reads a half-written lease. The holder
 //! renews it before every action; a lease not renewed for its time to live is
 //! stale, and only an explicit [`take_over`] replaces it (the journal records
 //! the takeover). The old holder, if it comes back, finds another token in the
 //! file at its next renewal and stops ([`ErrorKind::LeaseLost`]).
+//!
+//! A holder names a person or a machine (`ann@build-7`), not one run: the lease
+//! also records the OS process and host that hold it, so the same holder
+//! starting a second deployer while the first still runs on that host is
+//! refused like anyone else, and one resuming after a crash gets the lease back
+//! (with a new token, so a first run that was not dead after all stops).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,6 +38,32 @@ pub struct Lease {
     pub renewed_ms: u64,
     /// Time to live: older than this since renewal, it is stale.
     pub ttl_ms: u64,
+    /// The OS process that holds it (0: unknown, a lease written by an older ao-deploy).
+    #[serde(default)]
+    pub pid: u32,
+    /// The host that process runs on (empty: unknown).
+    #[serde(default)]
+    pub host: String,
+}
+
+/// This machine's name, as the lease records it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_default()
+}
+
+/// Whether OS process `pid` runs on this host: `None` where it cannot be told.
+fn process_alive(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return None;
+    }
+    Some(proc.join(pid.to_string()).exists())
 }
 
 impl Lease {
@@ -41,6 +75,24 @@ impl Lease {
     /// Whether it may be taken over.
     pub fn is_stale(&self, now: Timestamp) -> bool {
         self.idle_ms(now) > self.ttl_ms
+    }
+
+    /// Whether a run other than this process holds it that may still be alive:
+    /// another OS process on this host that still runs, or any process on
+    /// another host (whose liveness cannot be seen from here; its lease must go
+    /// stale and be taken over). The holder's name is then no reason to let a
+    /// second deployer in. `false` for this process, for a process of this
+    /// host that has exited, for a lease of an older ao-deploy (no process
+    /// recorded), and where liveness cannot be told on this host.
+    pub fn held_by_another_live_process(&self) -> bool {
+        let here = this_host();
+        if self.pid == 0 || (self.pid == std::process::id() && self.host == here) {
+            return false;
+        }
+        if self.host != here {
+            return true;
+        }
+        process_alive(self.pid) == Some(true)
     }
 
     pub(crate) fn held(&self, now: Timestamp) -> Error {
@@ -88,28 +140,23 @@ pub fn acquire(
     now: Timestamp,
     ttl_ms: u64,
 ) -> Result<LeaseGuard, Error> {
-    let lease = Lease {
-        holder: holder.into(),
-        rollout: rollout.into(),
-        token: token(holder, now),
-        acquired_ms: now.as_millis(),
-        renewed_ms: now.as_millis(),
-        ttl_ms,
-    };
+    let lease = new_lease(holder, rollout, now, ttl_ms);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(mut f) => {
-            let bytes = serde_json::to_vec_pretty(&lease).unwrap_or_default();
-            f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(path, e))?;
-            crate::fsutil::sync_dir(dir)?;
-            Ok(LeaseGuard { path: path.to_path_buf(), lease })
-        }
+    match create_whole(path, dir, &lease) {
+        Ok(()) => Ok(LeaseGuard { path: path.to_path_buf(), lease }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let current = read_lease(path)?.ok_or_else(|| Error::io(path, e))?;
-            if current.holder == holder && current.rollout == rollout {
-                let mut g = LeaseGuard { path: path.to_path_buf(), lease: current };
-                g.lease.renewed_ms = now.as_millis();
+            if current.holder == holder
+                && current.rollout == rollout
+                && !current.held_by_another_live_process()
+            {
+                // Back after a crash (or again in this process): a new token, so
+                // that an earlier run still alive elsewhere stops at its next renewal.
+                let g = LeaseGuard {
+                    path: path.to_path_buf(),
+                    lease: Lease { acquired_ms: current.acquired_ms, ..lease },
+                };
                 g.write()?;
                 Ok(g)
             } else {
@@ -118,6 +165,45 @@ pub fn acquire(
         }
         Err(e) => Err(Error::io(path, e)),
     }
+}
+
+fn new_lease(holder: &str, rollout: &str, now: Timestamp, ttl_ms: u64) -> Lease {
+    Lease {
+        holder: holder.into(),
+        rollout: rollout.into(),
+        token: token(holder, now),
+        acquired_ms: now.as_millis(),
+        renewed_ms: now.as_millis(),
+        ttl_ms,
+        pid: std::process::id(),
+        host: this_host(),
+    }
+}
+
+/// Creates `path` holding `lease`, whole, or fails with `AlreadyExists`: the
+/// lease is written and fsynced under a temporary name, then hard-linked to
+/// `path` (a link never replaces a file). Where hard links are not supported,
+/// falls back to an exclusive create, then the write.
+fn create_whole(path: &Path, dir: &Path, lease: &Lease) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(lease).unwrap_or_default();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lease");
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), lease.token));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(&bytes)?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) => {
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+    }
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
 }
 
 /// Takes over a stale lease explicitly. Refused while the lease is fresh.
@@ -134,17 +220,39 @@ pub fn take_over(
     if !current.is_stale(now) {
         return Err(current.held(now));
     }
-    let lease = Lease {
-        holder: holder.into(),
-        rollout: current.rollout.clone(),
-        token: token(holder, now),
-        acquired_ms: now.as_millis(),
-        renewed_ms: now.as_millis(),
-        ttl_ms,
+    let lease = new_lease(holder, &current.rollout, now, ttl_ms);
+    // Claimed by moving it aside: of two deployers taking over at once, one
+    // moves the stale lease, the other finds it gone and is told who won.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lease");
+    let claimed = dir.join(format!(".{name}.taken-{}", lease.token));
+    let held_now = |now: Timestamp| -> Error {
+        match read_lease(path) {
+            Ok(Some(l)) => l.held(now),
+            Ok(None) => Error::new(ErrorKind::LeaseLost { holder: "another deployer taking it over".into() }),
+            Err(e) => e,
+        }
     };
-    let g = LeaseGuard { path: path.to_path_buf(), lease };
-    g.write()?;
-    Ok((g, current))
+    match std::fs::rename(path, &claimed) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(held_now(now)),
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    let moved = read_lease(&claimed);
+    if !matches!(&moved, Ok(Some(l)) if l.token == current.token) {
+        // It changed between the read and the move (renewed, or taken over by
+        // someone else): not ours to take; put it back unless replaced.
+        let _ = std::fs::hard_link(&claimed, path);
+        let _ = std::fs::remove_file(&claimed);
+        return Err(held_now(now));
+    }
+    let created = create_whole(path, dir, &lease);
+    let _ = std::fs::remove_file(&claimed);
+    match created {
+        Ok(()) => Ok((LeaseGuard { path: path.to_path_buf(), lease }, current)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(held_now(now)),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 impl LeaseGuard {
@@ -164,6 +272,18 @@ impl LeaseGuard {
                 self.lease.renewed_ms = now.as_millis();
                 self.write()
             }
+            Some(l) => Err(Error::new(ErrorKind::LeaseLost { holder: l.holder })),
+            None => {
+                Err(Error::new(ErrorKind::LeaseLost { holder: "(nobody: the lease file is gone)".into() }))
+            }
+        }
+    }
+
+    /// Fails with [`ErrorKind::LeaseLost`] if the lease is no longer this
+    /// holder's (read only: checked before an outcome is journaled).
+    pub fn check(&self) -> Result<(), Error> {
+        match read_lease(&self.path)? {
+            Some(l) if l.token == self.lease.token => Ok(()),
             Some(l) => Err(Error::new(ErrorKind::LeaseLost { holder: l.holder })),
             None => {
                 Err(Error::new(ErrorKind::LeaseLost { holder: "(nobody: the lease file is gone)".into() }))
@@ -212,10 +332,118 @@ mod tests {
         assert!(
             matches!(ann.renew(t(18_000)).unwrap_err().kind(), ErrorKind::LeaseLost { holder } if holder == "bob")
         );
-        // The same holder resuming the same rollout gets it back.
+        // The same holder resuming the same rollout gets it back, with a new
+        // token: the earlier run, were it alive, stops at its next renewal.
+        let mut bob = bob;
         let again = acquire(&path, "bob", "r1", t(19_000), 10_000).unwrap();
-        assert_eq!(again.lease().token, bob.lease().token);
+        assert_ne!(again.lease().token, bob.lease().token);
+        assert!(matches!(bob.renew(t(19_500)).unwrap_err().kind(), ErrorKind::LeaseLost { .. }));
+        assert!(matches!(bob.check().unwrap_err().kind(), ErrorKind::LeaseLost { .. }));
+        again.check().unwrap();
         again.release().unwrap();
         assert!(read_lease(&path).unwrap().is_none());
+    }
+
+    /// A lease of `holder` for `rollout` held by OS process `pid` on this host.
+    fn held_by(path: &Path, holder: &str, rollout: &str, pid: u32) {
+        let mut l = new_lease(holder, rollout, Timestamp::from_millis(1_000), 60_000);
+        l.pid = pid;
+        std::fs::write(path, serde_json::to_vec(&l).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_same_holder_is_refused_while_another_of_its_runs_is_alive() {
+        if process_alive(1) != Some(true) || this_host().is_empty() {
+            return; // No way to tell here: the holder's name decides, as before.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lease.json");
+        let t = Timestamp::from_millis(2_000);
+        // Process 1 always runs: ann's other deployer is alive.
+        held_by(&path, "ann", "r1", 1);
+        let err = acquire(&path, "ann", "r1", t, 60_000).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::LeaseHeld { stale: false, .. }), "{err}");
+        assert!(err.to_string().starts_with("the process is being deployed by ann (rollout r1"), "{err}");
+        // A process that has exited: ann is back after a crash.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        held_by(&path, "ann", "r1", gone);
+        let g = acquire(&path, "ann", "r1", t, 60_000).unwrap();
+        assert_eq!(g.lease().pid, std::process::id());
+        // The same name on another host: its run may be alive, nothing here can tell.
+        let mut l = g.lease().clone();
+        (l.pid, l.host) = (4_242, format!("{}-elsewhere", this_host()));
+        std::fs::write(&path, serde_json::to_vec(&l).unwrap()).unwrap();
+        let err = acquire(&path, "ann", "r1", t, 60_000).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::LeaseHeld { stale: false, .. }), "{err}");
+    }
+
+    #[test]
+    fn of_many_deployers_taking_a_stale_lease_over_at_once_one_wins() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lease.json");
+            acquire(&path, "gone", "r1", Timestamp::from_millis(1), 1_000).unwrap();
+            let late = Timestamp::from_millis(10_000);
+            let barrier = std::sync::Barrier::new(8);
+            let results: Vec<Result<String, Error>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|i| {
+                        let (path, barrier) = (&path, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            take_over(path, &format!("d{i}"), late, 60_000)
+                                .map(|(g, _)| g.lease().token.clone())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+            assert_eq!(&read_lease(&path).unwrap().unwrap().token, winners[0], "round {round}");
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(left, ["lease.json"], "round {round}: nothing left behind");
+        }
+    }
+
+    #[test]
+    fn of_many_deployers_starting_at_once_one_wins_and_the_others_are_told_who() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lease.json");
+            let barrier = std::sync::Barrier::new(12);
+            let results: Vec<Result<String, Error>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..12)
+                    .map(|i| {
+                        let (path, barrier) = (&path, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            acquire(
+                                path,
+                                &format!("d{i}"),
+                                &format!("r{i}"),
+                                Timestamp::from_millis(1),
+                                60_000,
+                            )
+                            .map(|g| g.lease().holder.clone())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+            for r in &results {
+                if let Err(e) = r {
+                    assert!(
+                        matches!(e.kind(), ErrorKind::LeaseHeld { holder, .. } if holder == winners[0]),
+                        "round {round}: a loser must be told who holds the lease: {e}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -26,6 +26,8 @@
 //!   `Forwarded-From`, buffers while a switch happens and flushes in order —
 //!   none lost, none doubled (every forwarded message carries a sequence number
 //!   the process module checks) — and takes switches only from the deployer.
+//!   Its buffer is bounded ([`ROUTER_MAX_BUFFER`]): when full, a message is
+//!   refused to its sender (`Deploy-Router-Busy`), never dropped silently.
 //! - **The process module** ([`DEPLOY_LUA`]): loaded before a release's code.
 //!   The game sees a forwarded message as sent by its original sender only when
 //!   it comes from its router, so authorization and replies keep working;
@@ -33,7 +35,8 @@
 //!   canonical encoding ([`encode`], [`decode`]) the Rust side migrates
 //!   ([`Migration`]) and checks by BLAKE3 after the import.
 //! - **Journal** ([`Journal`]): append-only, checksummed records, fsynced; a
-//!   torn tail is cut and reported, a corrupt record refused with its offset.
+//!   torn tail is cut (its bytes kept beside the journal) and reported, a
+//!   corrupt record refused with its offset.
 //!   **Lease** ([`acquire`]): one rollout per process; a second deployer is told
 //!   who holds it; a stale lease is taken over only explicitly.
 //! - **Plans** ([`PlanRun`], [`run_plan`]): rollouts in a dependency graph,
@@ -178,7 +181,10 @@ pub use error::{Error, ErrorKind};
 pub use history::{DeploymentRecord, EnvironmentStats, HISTORY_FAMILIES, History};
 pub use journal::{Contents, Journal, MAGIC, MAX_RECORD, Record, TornTail, decode_journal, encode_record};
 pub use lease::{Lease, LeaseGuard, acquire, read_lease, take_over};
-pub use lua::{DEPLOY_LUA, ROUTER_LUA, bucket, configure, long_string, router_boot};
+pub use lua::{
+    DEPLOY_LUA, ROUTER_LUA, ROUTER_MAX_BUFFER, bucket, configure, long_string, router_boot,
+    router_boot_limited,
+};
 pub use plan::{NodeState, PlanAction, PlanEvent, PlanNode, PlanPart, PlanPhase, PlanRun, run_plan};
 pub use promotion::{Approval, ApprovalLog, Promotion, PromotionPolicy, check_promotion, human};
 pub use release::{CodeStore, DirCodeStore, MemoryCodeStore, Release};

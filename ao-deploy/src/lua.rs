@@ -26,9 +26,22 @@ pub fn long_string(s: &str) -> String {
     }
 }
 
-/// Boot code of a router forwarding to `active`, switched only by `authority`.
+/// How many messages a router buffers during a switch by default. While its
+/// buffer is full, it refuses new messages: each sender gets a
+/// `Deploy-Router-Busy` reply naming the message (`Refused-Id`) and may send
+/// it again; nothing is dropped silently.
+pub const ROUTER_MAX_BUFFER: usize = 10_000;
+
+/// Boot code of a router forwarding to `active`, switched only by `authority`,
+/// buffering at most [`ROUTER_MAX_BUFFER`] messages during a switch.
 pub fn router_boot(active: &ProcessId, authority: &Address) -> String {
-    format!("{ROUTER_LUA}\nDeployRouter.configure('{active}', '{authority}')\n")
+    router_boot_limited(active, authority, ROUTER_MAX_BUFFER)
+}
+
+/// [`router_boot`] with another buffer limit (at least 1).
+pub fn router_boot_limited(active: &ProcessId, authority: &Address, max_buffer: usize) -> String {
+    let max_buffer = max_buffer.max(1);
+    format!("{ROUTER_LUA}\nDeployRouter.configure('{active}', '{authority}', {max_buffer})\n")
 }
 
 /// The Eval that configures the process module after a release's code is loaded.

@@ -5,7 +5,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind};
 use crate::journal::{Journal, Record};
 use crate::lease::LeaseGuard;
-use crate::rollout::{Action, Command, Event, PauseReason, Phase, Rollout};
+use crate::rollout::{Action, ActionKind, Command, Event, PauseReason, Phase, Rollout};
 
 /// Operator commands arriving while a rollout runs (a control file, a socket).
 pub trait Control {
@@ -178,6 +178,26 @@ impl<'r, 'a> Runner<'r, 'a> {
         Ok(())
     }
 
+    /// Before a wait: with a lease, sleeps most of it in slices of a third of
+    /// the lease's time to live, renewing between, so that a deployer alive in
+    /// a long pause or scale-down delay never looks stale (and cannot be taken
+    /// over as if it were gone); the action itself then waits what is left.
+    fn wait_renewing(&mut self, action: &Action) -> Result<(), Error> {
+        let (ActionKind::Wait { until }, Some(lease)) = (&action.kind, self.lease.as_deref_mut()) else {
+            return Ok(());
+        };
+        let slice = (lease.lease().ttl_ms / 3).max(1);
+        loop {
+            let now = self.driver.now();
+            let next = ao_health::Timestamp::from_millis(now.as_millis().saturating_add(slice));
+            if next >= *until {
+                return Ok(());
+            }
+            self.driver.sleep_until(next);
+            lease.renew(self.driver.now())?;
+        }
+    }
+
     /// Runs `pending` (the actions in flight when the rollout was rebuilt, or
     /// those `drain_actions` gave after `new`), then everything the core asks
     /// for, until the rollout finishes or waits for an operator.
@@ -217,10 +237,16 @@ impl<'r, 'a> Runner<'r, 'a> {
             if self.crash.is_some_and(|c| c.nth == ran && !c.after_running) {
                 return Err(Error::new(ErrorKind::Crashed { after_actions: ran }));
             }
+            self.wait_renewing(&action)?;
             let result = self.driver.execute(rollout.spec(), &action);
             ran += 1;
             if self.crash.is_some_and(|c| c.nth + 1 == ran && c.after_running) {
                 return Err(Error::new(ErrorKind::Crashed { after_actions: ran }));
+            }
+            // A run whose lease went to another deployer while the action ran
+            // must not journal its outcome: the new holder runs the action again.
+            if let Some(lease) = self.lease.as_deref() {
+                lease.check()?;
             }
             for text in self.driver.take_notes() {
                 self.note(text.clone())?;

@@ -265,3 +265,75 @@ fn a_played_arena_exports_what_rust_decodes_and_re_encodes_identically() {
     assert_eq!(v.get("ledger").and_then(|l| l.get("count")).and_then(StateValue::as_int), Some(300));
     let _ = ask(&w.ao, &w.blue, "Ping");
 }
+
+#[test]
+fn a_full_router_buffer_refuses_to_the_sender_and_loses_nothing() {
+    let w = World::new(LocalAo::new());
+    let r = w.ao.eval(&w.router, "DeployRouter.MaxBuffer = 3").unwrap();
+    assert!(r.error.is_none(), "{:?}", r.error);
+    w.ao.call(msg(&w.router, &[("Action", "Deploy-Hold")])).unwrap();
+    let mut refused = Vec::new();
+    for i in 0..5 {
+        let (id, r) = w.ao.call_as(&player(i), msg(&w.router, &[("Action", "Join")])).unwrap();
+        if let Some(busy) = r.messages.iter().find(|m| m.tag("Action") == Some("Deploy-Router-Busy")) {
+            assert_eq!(busy.target, player(i).to_string(), "the refusal goes to the sender");
+            assert_eq!(busy.tag("Refused-Id"), Some(id.as_str()), "and names the message");
+            refused.push(i);
+        }
+    }
+    assert_eq!(refused, vec![3, 4], "the first three are buffered, the rest refused");
+    let status = router_status(&w.ao, &w.router);
+    assert_eq!((status["buffered"].as_u64(), status["stats"]["rejected"].as_u64()), (Some(3), Some(2)));
+
+    let (_, r) =
+        w.ao.call(msg(&w.router, &[("Action", "Deploy-Route"), ("Active", w.blue.as_str())])).unwrap();
+    let routed = r.messages.iter().find(|m| m.tag("Action") == Some("Deploy-Routed")).unwrap();
+    assert_eq!((routed.tag("Flushed"), routed.tag("Rejected")), (Some("3"), Some("2")));
+    // The refused senders send again once the switch is done: everyone is served once.
+    for i in refused {
+        w.ao.submit_as(&player(i), msg(&w.router, &[("Action", "Join")])).unwrap();
+    }
+    let state: serde_json::Value = serde_json::from_str(&game_state(&w.ao, &w.blue)).unwrap();
+    assert_eq!(state["players"].as_array().unwrap().len(), 5);
+    let ledger = &info(&w.ao, &w.blue)["ledger"];
+    assert_eq!((ledger["count"].as_u64(), ledger["dup"].as_u64()), (Some(5), Some(0)));
+}
+
+#[test]
+fn router_boot_sets_the_buffer_limit() {
+    let ao = LocalAo::new();
+    let blue = ao.spawn_aos("").unwrap();
+    let router = ao.spawn_aos(&ao_deploy::router_boot_limited(&blue, &ao.signer(), 7)).unwrap();
+    assert_eq!(router_status(&ao, &router)["max_buffer"].as_u64(), Some(7));
+    let router = ao.spawn_aos(&ao_deploy::router_boot(&blue, &ao.signer())).unwrap();
+    assert_eq!(router_status(&ao, &router)["max_buffer"].as_u64(), Some(ao_deploy::ROUTER_MAX_BUFFER as u64));
+}
+
+#[test]
+fn forged_forwarding_tags_are_gone_from_every_view_of_the_message() {
+    let w = World::new(LocalAo::new());
+    // A game handler that reports every tag it can see, by each view aos gives.
+    let seen = r"
+        Handlers.add('Tags', 'Tags', function(msg)
+          local names = {}
+          for _, t in ipairs(msg.TagArray) do names[#names + 1] = 'array:' .. t.name end
+          for k in pairs(msg.Tags) do names[#names + 1] = 'map:' .. k end
+          if msg['Forwarded-From'] then names[#names + 1] = 'field:Forwarded-From' end
+          table.sort(names)
+          msg.reply({ Action = 'Tags', Data = table.concat(names, ' ') })
+        end)";
+    assert!(w.ao.eval(&w.blue, seen).unwrap().error.is_none());
+    let ann = player(1);
+    let forged = [("Action", "Tags"), ("Forwarded-From", ann.as_ref()), ("Forward-Seq", "7")];
+    let check = |r: ao_transport::EvalResult, how: &str| {
+        let reply = r.messages.iter().find(|m| m.tag("Action") == Some("Tags")).expect(how);
+        let names = reply.data_str().unwrap();
+        assert!(!names.contains("Forward"), "{how}: the game saw {names}");
+        assert!(names.contains("array:Action") && names.contains("map:Action"), "{how}: {names}");
+    };
+    let (_, r) = w.ao.call_as(&player(9), msg(&w.blue, &forged)).unwrap();
+    check(r, "sent straight to the game");
+    // Through the router the real forwarding tags are consumed, not shown either.
+    let from_router = ao_transport::Address::new(w.router.as_str()).unwrap();
+    check(w.ao.simulate_as(&from_router, msg(&w.blue, &forged)).unwrap(), "from the router");
+}

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ao_deploy::{
-    Action, ActionId, CodeStore, CrashPoint, DeployDir, Driver, ErrorKind, Phase, Rollout, RolloutSpec,
-    Runner, Stop, Strategy,
+    Action, ActionId, ActionKind, AnalysisSpec, CanaryStep, Cmp, CodeStore, CrashPoint, DeployDir, Driver,
+    ErrorKind, MetricCheck, Phase, Rollout, RolloutSpec, Runner, Stop, Strategy,
 };
 use ao_health::Timestamp;
 use ao_local::LocalAo;
@@ -64,13 +64,35 @@ struct Scenario {
 }
 
 fn scenario(kind: &str, bad: bool) -> Scenario {
+    scenario_with(kind, &if bad { support::broken() } else { support::v2() })
+}
+
+fn scenario_with(kind: &str, release: &ao_deploy::Release) -> Scenario {
     let w = World::new(LocalAo::builder().seed(42).build().unwrap());
-    let release = if bad { support::broken() } else { support::v2() };
-    w.code.put_release(&release).unwrap();
+    w.code.put_release(release).unwrap();
     let strategy = match kind {
         "blue-green" => {
             Strategy::BlueGreen { target: w.target(), spawn: spawn_spec(), scale_down_delay_ms: 1_000 }
         }
+        "canary" => Strategy::Canary {
+            target: w.target(),
+            spawn: spawn_spec(),
+            steps: vec![
+                CanaryStep::SetWeight(50),
+                CanaryStep::Analysis(AnalysisSpec {
+                    name: "errors".into(),
+                    interval_ms: 1_000,
+                    count: 2,
+                    checks: vec![
+                        MetricCheck { metric: "canary_error_ratio".into(), cmp: Cmp::Le, threshold: 0.05 },
+                        MetricCheck { metric: "canary_probe_up".into(), cmp: Cmp::Ge, threshold: 1.0 },
+                    ],
+                    failure_limit: 0,
+                    inconclusive_limit: 0,
+                }),
+            ],
+            scale_down_delay_ms: 1_000,
+        },
         _ => Strategy::InPlace { target: w.target() },
     };
     let mut spec =
@@ -181,6 +203,21 @@ fn in_place_crashing_at_every_step_ends_where_it_would_have() {
 }
 
 #[test]
+fn a_successful_in_place_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("in-place", false, &Phase::Succeeded);
+}
+
+#[test]
+fn a_canary_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("canary", false, &Phase::Succeeded);
+}
+
+#[test]
+fn a_canary_rollback_crashing_at_every_step_ends_where_it_would_have() {
+    crash_everywhere("canary", true, &Phase::RolledBack);
+}
+
+#[test]
 fn a_torn_journal_tail_is_reported_cut_and_the_run_still_ends_the_same() {
     let (reference, _, _) = deploy("blue-green", false, None, b"");
     let record = ao_deploy::encode_record(&ao_deploy::Record::Note {
@@ -276,4 +313,133 @@ fn a_refused_start_leaves_no_lease_behind() {
     // The rollout in progress can still be resumed by anyone.
     let (mut session, _) = s.dir.resume("bob", now(&s), 600_000, false).unwrap();
     assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+}
+
+/// A release whose code counts how many times it was evaluated.
+fn counting() -> ao_deploy::Release {
+    support::arena_release("2-counting", |m| format!("{m}\nDeployLoads = (DeployLoads or 0) + 1\n"))
+}
+
+fn loads(s: &Scenario) -> String {
+    let active: ProcessId = router_status(&s.w.ao, &s.w.router)["active"].as_str().unwrap().parse().unwrap();
+    s.w.ao.eval(&active, "return DeployLoads").unwrap().output
+}
+
+#[test]
+fn a_load_run_again_after_a_crash_evaluates_the_release_once() {
+    for kind in ["in-place", "blue-green"] {
+        // Which action loads the release, in a run without a crash.
+        let s = scenario_with(kind, &counting());
+        let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+        assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+        assert_eq!(loads(&s), "1", "{kind}: without a crash");
+        let events = s.dir.in_progress().unwrap().unwrap().events();
+        // One lane: actions run one by one, in the order of their outcomes.
+        let load = events
+            .iter()
+            .filter(|e| !matches!(e, ao_deploy::Event::Command { .. }))
+            .position(|e| {
+                matches!(e, ao_deploy::Event::Done { outcome: ao_deploy::Outcome::Loaded { .. }, .. })
+            })
+            .expect("a load") as u64;
+
+        // The deployer dies right after the load ran, before its outcome was journaled.
+        let s = scenario_with(kind, &counting());
+        let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+        let err = run(&s, &mut session, Some(CrashPoint { nth: load, after_running: true })).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Crashed { .. }), "{err}");
+        drop(session);
+        let (mut session, report) = s.dir.resume("ann", now(&s), 600_000, false).unwrap();
+        assert!(matches!(report.in_flight[0].kind, ActionKind::Load { .. }), "{:?}", report.in_flight);
+        assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+        assert_eq!(loads(&s), "1", "{kind}: the load run again evaluated the release a second time");
+    }
+}
+
+/// The ao-local clock, noting at the end of each sleep how long the lease had
+/// gone without a renewal.
+struct Watching {
+    ao: LocalAo,
+    lease: std::path::PathBuf,
+    worst: std::sync::Mutex<u64>,
+}
+
+impl Clock for Watching {
+    fn now(&self) -> std::time::Duration {
+        Clock::now(&self.ao)
+    }
+
+    fn sleep(
+        &self,
+        d: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            Clock::sleep(&self.ao, d).await;
+            let now = Timestamp::from_millis(Clock::now(&self.ao).as_millis() as u64);
+            if let Some(l) = ao_deploy::read_lease(&self.lease).unwrap() {
+                let mut worst = self.worst.lock().unwrap();
+                *worst = (*worst).max(l.idle_ms(now));
+            }
+        })
+    }
+}
+
+#[test]
+fn a_deployer_alive_in_a_wait_longer_than_its_lease_never_looks_stale() {
+    let mut s = scenario("blue-green", false);
+    if let Strategy::BlueGreen { scale_down_delay_ms, .. } = &mut s.spec.strategy {
+        *scale_down_delay_ms = 60_000;
+    }
+    let ttl = 10_000;
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), ttl).unwrap();
+    let snaps = s.dir.snapshots();
+    let lookup = LocalLookup(s.w.ao.clone());
+    let clock = Arc::new(Watching { ao: s.w.ao.clone(), lease: s.dir.lease_path(), worst: 0.into() });
+    let transport: Arc<dyn AoTransport> = Arc::new(s.w.ao.clone());
+    let watch: Arc<dyn Clock> = clock.clone();
+    let mut d = Driver::new(transport, watch, &s.w.code, &snaps, &support::NO_MIGRATION)
+        .lookup(&lookup)
+        .retry_policy(support::fast_retry());
+    let started = now(&s);
+    let report = Runner::new(&mut d)
+        .journal(&mut session.journal)
+        .lease(&mut session.lease)
+        .run(&mut session.rollout, std::mem::take(&mut session.pending))
+        .unwrap();
+    assert_eq!(report.stop, Stop::Finished(Phase::Succeeded));
+    assert!(now(&s).saturating_since(started).as_millis() >= 60_000, "the scale-down delay was waited");
+    let worst = *clock.worst.lock().unwrap();
+    assert!(worst <= ttl / 2, "the lease went {worst} ms without a renewal (time to live {ttl} ms)");
+}
+
+#[test]
+fn a_restore_run_again_after_a_crash_keeps_what_players_did_since() {
+    // In place, no router: players reach the process directly, also while the deployer is down.
+    let mut s = scenario("in-place", true);
+    s.spec.strategy = Strategy::InPlace { target: ao_deploy::Target { router: None, ..s.w.target() } };
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::RolledBack));
+    let events = s.dir.in_progress().unwrap().unwrap().events();
+    let restore = events
+        .iter()
+        .filter(|e| !matches!(e, ao_deploy::Event::Command { .. }))
+        .position(|e| {
+            matches!(e, ao_deploy::Event::Done { outcome: ao_deploy::Outcome::Restored { .. }, .. })
+        })
+        .expect("a restore") as u64;
+
+    let mut s = scenario("in-place", true);
+    s.spec.strategy = Strategy::InPlace { target: ao_deploy::Target { router: None, ..s.w.target() } };
+    let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+    let err = run(&s, &mut session, Some(CrashPoint { nth: restore, after_running: true })).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Crashed { .. }), "{err}");
+    drop(session);
+    // The previous release serves again with its state restored; players play on.
+    s.players.borrow_mut().send(&s.w.ao, &s.w.blue, 20);
+    let played = game_state(&s.w.ao, &s.w.blue);
+    let (mut session, report) = s.dir.resume("ann", now(&s), 600_000, false).unwrap();
+    assert!(matches!(report.in_flight[0].kind, ActionKind::Restore { .. }), "{:?}", report.in_flight);
+    let r = run(&s, &mut session, None).unwrap();
+    assert_eq!(r.stop, Stop::Finished(Phase::RolledBack), "{:?}", session.rollout.rollback_error());
+    assert_eq!(game_state(&s.w.ao, &s.w.blue), played, "the restore run again undid the players' moves");
 }

@@ -6,7 +6,8 @@
 //! input, refused release, closed promotion gate), 2 the deployment failed and
 //! rolled back (the previous release serves; also a partial rolling update),
 //! 3 paused or waiting for an operator, 4 the rollback failed (an operator must
-//! look), 5 another deployer holds the lease.
+//! look), 5 another deployer holds the lease. Over several processes: 4 if any
+//! rollback failed, else the highest.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -40,12 +41,19 @@ pub mod exit {
     pub const ROLLBACK_FAILED: u8 = 4;
     /// Another deployer holds the lease.
     pub const LEASE_HELD: u8 = 5;
+
+    /// The code of a command over several processes: a failed rollback (4)
+    /// before anything else, so that one process's lease held elsewhere (5)
+    /// never hides it; otherwise the higher.
+    pub fn worst(a: u8, b: u8) -> u8 {
+        if a == ROLLBACK_FAILED || b == ROLLBACK_FAILED { ROLLBACK_FAILED } else { a.max(b) }
+    }
 }
 
 /// The exit codes, for `--help`.
-pub const EXIT_CODES: &str = "Exit codes: 0 done (or nothing to do), 1 error (bad input, refused release, closed gate), \
+pub const EXIT_CODES: &str = "Exit codes: 0 done (or nothing to do), 1 error (bad input or flags, refused release, closed gate), \
 2 failed and rolled back (or a partial rolling update), 3 paused or waiting for an operator, \
-4 the rollback failed, 5 another deployer holds the lease.";
+4 the rollback failed, 5 another deployer holds the lease. Over several processes: 4 if any rollback failed, else the highest.";
 
 /// Where the environment files, the deployment state and the local AO live.
 #[derive(Debug, Clone, clap::Args)]
@@ -186,7 +194,9 @@ impl Ctx {
                 .unwrap_or(Path::new("."))
                 .join("ao-deploy.toml")
         });
-        let config = if deploy_config.exists() {
+        // Defaults stand in for a missing ao-deploy.toml beside --config, never
+        // for one named explicitly (a typo would deploy with another strategy).
+        let config = if deploy_config.exists() || paths.deploy_config.is_some() {
             DeployConfig::load(&deploy_config)?
         } else {
             DeployConfig::from_toml("", &deploy_config.display().to_string())?
@@ -639,7 +649,7 @@ pub fn run_deploy(args: &DeployArgs, out: &mut dyn Write) -> anyhow::Result<u8> 
         let mut code = exit::OK;
         for p in &processes {
             let (r, s) = &releases[p];
-            code = code.max(start(&ctx, &t.env, p, r, s, args.plan, out)?);
+            code = exit::worst(code, start(&ctx, &t.env, p, r, s, args.plan, out)?);
         }
         return Ok(code);
     }
@@ -726,7 +736,7 @@ fn deploy_plan(
             ctx.state.save(&state)?;
             dir.set_current(&next)?;
         }
-        code = code.max(code_of(&rollout.phase()));
+        code = exit::worst(code, code_of(&rollout.phase()));
         if rollout.is_terminal() {
             let (journal, _) = ao_deploy::Journal::open(&dir.journal_path())?;
             let lease = sessions.remove(&p).context("lease")?;
@@ -756,7 +766,7 @@ pub fn run_command(
             continue;
         }
         any = true;
-        code = code.max(command_one(&ctx, &t.env, &p, &dir, command, take_over, out)?);
+        code = exit::worst(code, command_one(&ctx, &t.env, &p, &dir, command, take_over, out)?);
     }
     if !any {
         writeln!(out, "no rollout is in progress in {}", t.env)?;
@@ -774,8 +784,9 @@ fn command_one(
     take_over: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
+    // Someone else, or another run of this deployer that is still alive.
     if let Some(lease) = dir.lease()?
-        && lease.holder != ctx.deployer
+        && (lease.holder != ctx.deployer || lease.held_by_another_live_process())
         && !lease.is_stale(now())
     {
         let Some(c) = command else {
@@ -801,8 +812,11 @@ fn command_one(
     if let Some(torn) = &report.torn {
         writeln!(
             out,
-            "{p}: the journal's last {} byte(s) at {} were torn ({}); cut off",
-            torn.bytes, torn.offset, torn.reason
+            "{p}: the journal's last {} byte(s) at {} were torn ({}); cut off{}",
+            torn.bytes,
+            torn.offset,
+            torn.reason,
+            torn.kept.as_ref().map_or_else(String::new, |k| format!(", kept in {}", k.display()))
         )?;
     }
     if let Some(from) = &report.taken_over_from {
@@ -836,17 +850,17 @@ pub fn run_rollback(t: &TargetArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     for p in Ctx::processes(&env, t.process.as_deref())? {
         let dir = ctx.dir(&t.env, &p);
         if dir.in_progress()?.is_some() {
-            code = code.max(command_one(&ctx, &t.env, &p, &dir, Some(Command::Abort), false, out)?);
+            code = exit::worst(code, command_one(&ctx, &t.env, &p, &dir, Some(Command::Abort), false, out)?);
             continue;
         }
         let Some(current) = dir.current()? else {
             writeln!(out, "{p} is not deployed in {}", t.env)?;
-            code = code.max(exit::ERROR);
+            code = exit::worst(code, exit::ERROR);
             continue;
         };
         let Some(previous) = current.shards.values().next().and_then(|s| s.previous.clone()) else {
             writeln!(out, "{p} in {} has no previous release to go back to", t.env)?;
-            code = code.max(exit::ERROR);
+            code = exit::worst(code, exit::ERROR);
             continue;
         };
         let bytes = ctx
@@ -856,7 +870,7 @@ pub fn run_rollback(t: &TargetArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         let (_, spawn) = ctx.release(&t.env, &p, None)?;
         let release = Release::stored(&previous.target, &previous.version, bytes, previous.config.clone())?;
         writeln!(out, "rolling {p} in {} back to {}", t.env, previous.label())?;
-        code = code.max(start(&ctx, &t.env, &p, &release, &spawn, false, out)?);
+        code = exit::worst(code, start(&ctx, &t.env, &p, &release, &spawn, false, out)?);
     }
     Ok(code)
 }
@@ -892,7 +906,7 @@ pub fn run_promote(args: &PromoteArgs, out: &mut dyn Write) -> anyhow::Result<u8
                 && d.targets.split(',').any(|x| x.starts_with(&format!("{p}/")))
         }) else {
             writeln!(out, "{p}: nothing has succeeded in {from} to promote")?;
-            code = code.max(exit::ERROR);
+            code = exit::worst(code, exit::ERROR);
             continue;
         };
         for who in &args.approvals {
@@ -916,7 +930,7 @@ pub fn run_promote(args: &PromoteArgs, out: &mut dyn Write) -> anyhow::Result<u8
             Ok(p) => p,
             Err(e) => {
                 writeln!(out, "{p}: {e}")?;
-                code = code.max(exit::ERROR);
+                code = exit::worst(code, exit::ERROR);
                 continue;
             }
         };
@@ -940,14 +954,20 @@ pub fn run_promote(args: &PromoteArgs, out: &mut dyn Write) -> anyhow::Result<u8
         let (built, spawn) = ctx.release(&t.env, &p, None)?;
         let release =
             Release::stored(&built.reference().target, version, bytes, built.reference().config.clone())?;
-        code = code.max(start(&ctx, &t.env, &p, &release, &spawn, args.plan, out)?);
+        code = exit::worst(code, start(&ctx, &t.env, &p, &release, &spawn, args.plan, out)?);
     }
     Ok(code)
 }
 
 fn read_history(dir: &Path) -> anyhow::Result<History> {
     let mut journals = Vec::new();
-    let Ok(envs) = std::fs::read_dir(dir) else { return Ok(History::default()) };
+    let envs = match std::fs::read_dir(dir) {
+        Ok(envs) => envs,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(History::default()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the deployment history in {}", dir.display()));
+        }
+    };
     for env in envs.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
         for p in std::fs::read_dir(env.path())?.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
             let d = DeployDir::new(p.path());
@@ -976,4 +996,19 @@ pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> anyhow::Result<u8
         write!(out, "{history}")?;
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    #[test]
+    fn a_failed_rollback_is_never_hidden_by_another_code() {
+        for other in [exit::OK, exit::ERROR, exit::ROLLED_BACK, exit::PAUSED, exit::LEASE_HELD] {
+            assert_eq!(exit::worst(exit::ROLLBACK_FAILED, other), exit::ROLLBACK_FAILED);
+            assert_eq!(exit::worst(other, exit::ROLLBACK_FAILED), exit::ROLLBACK_FAILED);
+        }
+        assert_eq!(exit::worst(exit::ROLLED_BACK, exit::LEASE_HELD), exit::LEASE_HELD);
+        assert_eq!(exit::worst(exit::OK, exit::PAUSED), exit::PAUSED);
+    }
 }

@@ -50,6 +50,7 @@ enum Command {
     Abort(ao_ops::deploying::TargetArgs),
     /// Every deployment: steps, durations, result, failing step; success rate
     /// and mean times to deploy and to roll back per environment.
+    #[command(after_help = ao_ops::deploying::EXIT_CODES)]
     History(ao_ops::deploying::HistoryArgs),
     /// Check a bundle against its manifest, and its sources with --root.
     Verify {
@@ -77,15 +78,42 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a bad flag, which the deployment commands use for "rolled
+    // back": a bad command line is bad input, 1, like every other error.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                std::process::ExitCode::FAILURE
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the whole chain of causes on one line, no backtrace.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The chain of causes on one line, no backtrace; a cause whose text its
+/// parent already shows (the libraries' errors name their source) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// Runs a deployment command and exits with its code unless it is 0.

@@ -222,3 +222,35 @@ fn operators_pause_promote_and_abort_and_one_deployer_holds_the_lease() {
         }
     }
 }
+
+#[test]
+fn a_bad_command_line_exits_1_never_2_which_means_rolled_back() {
+    let g = Game::new();
+    for args in [
+        &["deploy", "--no-such-flag", "dev"][..],
+        &["deploy"][..],
+        &["rollback", "dev", "extra"][..],
+        &["history", "--json=maybe"][..],
+        &["pause"][..],
+    ] {
+        let (code, _, err) = g.run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+    // A history directory that cannot be read is an error, not an empty history.
+    let (code, out, err) = g.run(&["history", "--dir", "ao-env.toml"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("reading the deployment history in ao-env.toml"), "{err}");
+    let (code, out, _) = g.run(&["history", "--dir", "no-such-dir"]);
+    assert_eq!((code, out.as_str()), (0, "no deployments yet\n"));
+    // A deploy config named explicitly must exist: defaults stand in only for the implicit one.
+    let (code, out, err) = g.run(&["deploy", "dev", "--plan", "--deploy-config", "no-such-deploy.toml"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no-such-deploy.toml"), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "the cause is said once: {err}");
+    for cmd in ["deploy", "rollback", "promote", "pause", "resume", "abort", "history"] {
+        let (code, out, _) = g.run(&[cmd, "--help"]);
+        assert_eq!(code, 0, "{cmd} --help");
+        assert!(out.contains("Exit codes: 0 done"), "{cmd} --help documents the exit codes:\n{out}");
+    }
+}
