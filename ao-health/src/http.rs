@@ -457,7 +457,7 @@ fn timed_out(e: &std::io::Error) -> bool {
 
 /// Reads one request head by `limits.read` and writes its response by `limits.write`.
 fn serve(mut stream: TcpStream, registry: &Registry, health: Option<&HealthFn>, limits: Limits) -> Outcome {
-    let deadline = Instant::now() + limits.read;
+    let deadline = deadline_after(limits.read);
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let (response, outcome) = loop {
@@ -483,7 +483,7 @@ fn serve(mut stream: TcpStream, registry: &Registry, health: Option<&HealthFn>, 
         }
     };
     let bytes = response.to_bytes();
-    let deadline = Instant::now() + limits.write;
+    let deadline = deadline_after(limits.write);
     let mut at = 0;
     while at < bytes.len() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -504,6 +504,12 @@ fn serve(mut stream: TcpStream, registry: &Registry, health: Option<&HealthFn>, 
         linger(&mut stream);
     }
     outcome
+}
+
+/// `d` from now; a `d` too long for the platform's clock is as good as a year.
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// After an error answer to a request that may still be arriving: closes

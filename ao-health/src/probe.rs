@@ -401,7 +401,9 @@ pub(crate) fn block_on_timeout<F: Future>(fut: F, timeout: Duration, clock: &dyn
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let start = clock.now();
-    let backstop = Instant::now() + timeout;
+    // A timeout too long for the platform's clock has, in effect, no backstop.
+    let now = Instant::now();
+    let backstop = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
     loop {
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return Some(v);
@@ -698,6 +700,14 @@ mod tests {
         let slow = Ticking { clock: &clock, step: Duration::from_millis(10), polls: Some(3) };
         assert_eq!(block_on_timeout(slow, Duration::from_millis(50), &clock), Some(7));
         assert_eq!(clock.now(), Duration::from_millis(90));
+    }
+
+    /// A timeout past what `Instant` can hold does not panic.
+    #[test]
+    fn an_endless_timeout_is_fine() {
+        let clock = ao_transport::retry::ManualClock::new();
+        let hung = Ticking { clock: &clock, step: Duration::from_secs(u64::MAX / 4), polls: None };
+        assert_eq!(block_on_timeout(hung, Duration::from_secs(u64::MAX / 2), &clock), None);
     }
 
     /// A clock that never moves and a future that never wakes: the real-time

@@ -226,6 +226,18 @@ fn connections_past_the_limit_are_refused_at_once() {
     assert_eq!(server.stats().refused, 1, "counted before the refusal is written");
 }
 
+/// Deadlines too long for the platform's clock are accepted and do not panic a connection.
+#[test]
+fn endless_deadlines_are_fine() {
+    let server = MetricsServer::builder(Registry::new())
+        .read_timeout(Duration::MAX)
+        .write_timeout(Duration::MAX)
+        .bind("127.0.0.1:0")
+        .unwrap();
+    assert!(get(&server, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK"));
+    assert_eq!(wait_for(&server, |s| s.served == 1).dropped, 0);
+}
+
 #[test]
 fn bad_server_settings_are_typed_errors() {
     for (builder, want) in [
