@@ -50,11 +50,14 @@ impl SpawnLookup for InfoLookup<'_> {
         let key = InstanceKey::new("lookup", 0);
         let mut found = Vec::new();
         for pid in &self.candidates {
-            // A process without ao-env's Info (or that fails it) is not one of ours.
-            if let Ok(Observation::Running(seen)) = observe_process(self.transport, &key, pid)
-                && seen.tags.get(name).is_some_and(|v| v == value)
-            {
-                found.push(pid.clone());
+            match observe_process(self.transport, &key, pid) {
+                Ok(Observation::Running(seen)) if seen.tags.get(name).is_some_and(|v| v == value) => {
+                    found.push(pid.clone());
+                }
+                // A transport failure must not read as "not found": that would spawn a duplicate.
+                Err(e) if matches!(e.kind(), ErrorKind::Transport { .. }) => return Err(e),
+                // Gone, without ao-env's Info, or failing it: not one of ours.
+                _ => {}
             }
         }
         Ok(found)
@@ -176,10 +179,17 @@ impl<'a> Provisioner<'a> {
     /// Retires every process of `env`; the state file keeps their records.
     pub fn teardown(&self, env: &Environment, approvals: &[String]) -> Result<ApplyReport, Error> {
         let mut state = self.store.load(&env.name)?;
+        // A process an interrupted apply spawned is torn down with the rest.
+        let mut settled = ApplyReport::default();
+        if !state.intents.is_empty() && self.lookup.is_some() {
+            self.settle_intents(&mut state, &mut settled)?;
+        }
         let plan = Plan::teardown(&state);
         gate(env, &plan, approvals)?;
         let desired = Desired { environment: env.name.clone(), ..Desired::default_for(&env.name) };
-        self.apply(&desired, &plan, &mut state)
+        let mut report = self.apply(&desired, &plan, &mut state)?;
+        report.adopted.splice(0..0, settled.adopted);
+        Ok(report)
     }
 
     /// Runs `plan` in order, saving `state` after each action so that no
@@ -203,9 +213,14 @@ impl<'a> Provisioner<'a> {
     /// retired by the next plan; one not found never existed; without a
     /// lookup each becomes a possible orphan.
     fn settle_intents(&self, state: &mut State, report: &mut ApplyReport) -> Result<(), Error> {
-        for (instance, intent) in std::mem::take(&mut state.intents) {
+        for (instance, intent) in state.intents.clone() {
+            state.intents.remove(&instance);
             if let Some(lookup) = self.lookup {
-                for pid in lookup.find(SPAWN_NONCE_TAG, &intent.nonce)? {
+                let found = lookup.find(SPAWN_NONCE_TAG, &intent.nonce).inspect_err(|_| {
+                    // Not settled: keep it for the next run.
+                    state.intents.insert(instance.clone(), intent.clone());
+                })?;
+                for pid in found {
                     state.retired.push(new_record(&instance, pid.clone()));
                     report.adopted.push(pid);
                 }
@@ -249,16 +264,19 @@ impl<'a> Provisioner<'a> {
         instance: &InstanceKey,
         report: &mut ApplyReport,
     ) -> Result<Option<String>, Error> {
-        let Some(intent) = state.intents.remove(instance) else {
+        // Left in place until it is resolved: a failed lookup keeps it.
+        let Some(intent) = state.intents.get(instance).cloned() else {
             return Ok(Some(nonce(&state.environment, instance)));
         };
         let Some(lookup) = self.lookup else {
             // The spawn may have happened: say so, keep it on record, spawn afresh.
+            state.intents.remove(instance);
             state.unconfirmed.push(intent.clone());
             report.unconfirmed.push(intent);
             return Ok(Some(nonce(&state.environment, instance)));
         };
         let mut found = lookup.find(SPAWN_NONCE_TAG, &intent.nonce)?.into_iter();
+        state.intents.remove(instance);
         let Some(pid) = found.next() else {
             // It never reached AO: spawn under the same nonce.
             return Ok(Some(intent.nonce));

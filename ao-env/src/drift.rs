@@ -666,3 +666,74 @@ fn json_eq(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> bool
         (x, y) => x == y,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::EvalRecord;
+    use crate::state::Record;
+
+    fn setup(recorded: Option<u64>, found: u64) -> DriftReport {
+        let hash = "ab".repeat(32);
+        let key = InstanceKey::new("world", 0);
+        let want = DesiredInstance {
+            instance: key.clone(),
+            module: ModuleId::from_bytes([1; 32]),
+            scheduler: Address::from_bytes([2; 32]),
+            tags: Vec::new(),
+            target: "t".into(),
+            code_hash: hash.clone(),
+            handlers: Vec::new(),
+            config: serde_json::Map::new(),
+        };
+        let desired = Desired {
+            environment: "dev".into(),
+            instances: [(key.clone(), want)].into_iter().collect(),
+            releases: BTreeMap::new(),
+        };
+        let mut state = State::new("dev");
+        state.instances.insert(
+            key.clone(),
+            Record {
+                instance: key.clone(),
+                process: ProcessId::from_bytes([3; 32]),
+                code_hash: Some(hash.clone()),
+                baseline_handlers: Vec::new(),
+                eval_count: recorded,
+                retired: false,
+            },
+        );
+        let evals =
+            (0..found.min(16)).map(|_| EvalRecord { hash: hash.clone(), ok: true, bytes: 1 }).collect();
+        let seen = Observed {
+            code_hash: Some(hash),
+            eval_count: found,
+            evals,
+            config: serde_json::Map::new(),
+            handlers: Vec::new(),
+            tags: BTreeMap::new(),
+            retired: false,
+        };
+        drift(&desired, &state, &[(key, Observation::Running(seen))].into_iter().collect())
+    }
+
+    #[test]
+    fn eval_counts_other_than_the_recorded_one_are_drift() {
+        assert!(setup(Some(3), 3).is_clean());
+        assert!(setup(None, 7).is_clean(), "records from before counts were kept are not judged");
+        let more = setup(Some(3), 5);
+        assert_eq!(more.exit_code(), ExitCode::Drift);
+        assert!(
+            matches!(&more.differences[..], [Difference::UnrecordedEvals { recorded: 3, found: 5, hashes, .. }] if hashes.len() == 2)
+        );
+        assert!(matches!(&more.plan.actions[..], [Action::Eval { .. }]));
+        // Far more than the history keeps: the hashes are the ones it still has.
+        let many = setup(Some(1), 40);
+        assert!(
+            matches!(&many.differences[..], [Difference::UnrecordedEvals { hashes, .. }] if hashes.len() == 16)
+        );
+        let back = setup(Some(9), 2);
+        assert!(back.to_string().contains("Eval count went back from 9 to 2"), "{back}");
+        assert!(matches!(&back.plan.actions[..], [Action::Eval { .. }]));
+    }
+}

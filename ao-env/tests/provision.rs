@@ -383,3 +383,64 @@ fn a_process_spawned_before_a_crash_for_an_instance_no_longer_wanted_is_retired(
     assert!(after.is_clean(), "{after}");
     assert_eq!(ao.processes().len(), 2, "the orphan plus the one wanted instance, nothing spawned twice");
 }
+
+#[test]
+fn teardown_after_a_crash_retires_the_unrecorded_process_too() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = MemoryStateStore::default();
+    let env = f.project.environment("dev").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    Provisioner::new(&CrashAfterSpawn(&ao), &FsCode, &store).reconcile(&env, &desired, &[]).unwrap_err();
+    let [orphan] = &ao.processes()[..] else { panic!() };
+    let lookup = InfoLookup::new(&ao, ao.processes());
+    let down = Provisioner::new(&ao, &FsCode, &store).with_lookup(&lookup).teardown(&env, &[]).unwrap();
+    assert_eq!(down.adopted, std::slice::from_ref(orphan));
+    assert_eq!(down.retired, std::slice::from_ref(orphan));
+    let state = store.load("dev").unwrap();
+    assert!(state.intents.is_empty() && state.instances.is_empty());
+    assert!(state.retired.iter().all(|r| r.retired) && state.retired.len() == 1);
+    let key = state.retired[0].instance.clone();
+    let Observation::Running(seen) = ao_env::observe_process(&ao, &key, orphan).unwrap() else { panic!() };
+    assert!(seen.retired);
+}
+
+/// A transport that is down for dry runs: a lookup must fail, not report "not found".
+struct NoDryRuns<'a>(&'a LocalAo);
+
+impl AoTransport for NoDryRuns<'_> {
+    fn spawn(&self, request: SpawnRequest) -> TransportFuture<'_, ProcessId> {
+        self.0.spawn(request)
+    }
+    fn send(&self, message: Message) -> TransportFuture<'_, MessageId> {
+        self.0.send(message)
+    }
+    fn result(&self, process: ProcessId, message: MessageId) -> TransportFuture<'_, EvalResult> {
+        self.0.result(process, message)
+    }
+    fn dry_run(&self, _: Message) -> TransportFuture<'_, EvalResult> {
+        Box::pin(async { Err(TransportError::new(TransportErrorKind::Unavailable, "cu down")) })
+    }
+}
+
+#[test]
+fn a_lookup_that_cannot_ask_fails_instead_of_spawning_a_duplicate() {
+    let f = fixture();
+    let ao = LocalAo::new();
+    let store = MemoryStateStore::default();
+    let env = f.project.environment("dev").unwrap();
+    let desired = Desired::new(&env, &f.releases).unwrap();
+    Provisioner::new(&CrashAfterSpawn(&ao), &FsCode, &store).reconcile(&env, &desired, &[]).unwrap_err();
+    let down = NoDryRuns(&ao);
+    let lookup = InfoLookup::new(&down, ao.processes());
+    let err = lookup.find(SPAWN_NONCE_TAG, "x").unwrap_err();
+    assert!(err.to_string().contains("cu down"), "{err}");
+    let state = store.load("dev").unwrap();
+    let p = Provisioner::new(&ao, &FsCode, &store).with_lookup(&lookup);
+    let mut s = state.clone();
+    let (_, report) = p.drift(&desired).unwrap();
+    assert!(p.apply(&desired, &report.plan, &mut s).is_err());
+    assert_eq!(s.intents, state.intents, "the failed lookup leaves the intent in the state too");
+    assert_eq!(ao.processes().len(), 1, "nothing spawned while the lookup could not tell");
+    assert_eq!(store.load("dev").unwrap().intents, state.intents, "the intent is kept");
+}

@@ -245,7 +245,10 @@ pub fn run(command: &EnvCommand, out: &mut impl Write) -> anyhow::Result<u8> {
             let ctx = Ctx::new(paths)?;
             let e = ctx.project.environment(env)?;
             let ao = ctx.ao()?;
-            let applied = Provisioner::new(&ao, &FsCode, &ctx.store).teardown(&e, approvals)?;
+            // A process an interrupted apply spawned is found by its nonce tag and retired too.
+            let lookup = InfoLookup::new(&ao, ao.processes());
+            let applied =
+                Provisioner::new(&ao, &FsCode, &ctx.store).with_lookup(&lookup).teardown(&e, approvals)?;
             writeln!(
                 out,
                 "retired {} process(es); their records stay in {}",
