@@ -443,3 +443,15 @@ fn a_restore_run_again_after_a_crash_keeps_what_players_did_since() {
     assert_eq!(r.stop, Stop::Finished(Phase::RolledBack), "{:?}", session.rollout.rollback_error());
     assert_eq!(game_state(&s.w.ao, &s.w.blue), played, "the restore run again undid the players' moves");
 }
+
+#[test]
+fn a_journal_whose_creation_was_cut_short_does_not_block_the_next_rollout() {
+    for left in [&ao_deploy::MAGIC[..], &ao_deploy::MAGIC[..5], &[][..]] {
+        let s = scenario("blue-green", false);
+        std::fs::create_dir_all(s.dir.path()).unwrap();
+        std::fs::write(s.dir.journal_path(), left).unwrap();
+        let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+        assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+        assert_eq!(s.dir.in_progress().unwrap().unwrap().begin().unwrap().0.id, s.spec.id);
+    }
+}
