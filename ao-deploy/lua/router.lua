@@ -7,7 +7,9 @@
 --   client are dropped: only the router sets them).
 -- * `Deploy-Hold` makes it buffer every message; `Deploy-Route` points it at a
 --   process and forwards the buffer there in arrival order: none lost, none
---   doubled. Only `DeployRouter.Authority` (the deployer's wallet) may send them.
+--   doubled (a switch whose flush fails leaves the router as it was, buffer
+--   whole, since AO drops what a failed handler sent). Only
+--   `DeployRouter.Authority` (the deployer's wallet) may send them.
 -- * The buffer is bounded (`DeployRouter.MaxBuffer` messages): while it is full,
 --   a new message is not taken; its sender gets `Action = Deploy-Router-Busy`
 --   (with `Refused-Id`, the message's id) and may send it again. Nothing is
@@ -134,17 +136,30 @@ end, function(msg)
   end
   local shadow = msg.Shadow
   if shadow == '' then shadow = nil end
+  -- If the flush fails halfway, AO drops everything this message sent, so
+  -- the router must be as it was, its buffer whole, for a switch sent again.
+  local before = {
+    active = R.Active, shadow = R.Shadow, weight = R.Weight, forwarded = R.Forwarded,
+    stats_forwarded = R.Stats.forwarded, stats_mirrored = R.Stats.mirrored,
+  }
   R.Active = active
-  R.Known[active] = true
   R.Shadow = shadow
   R.Weight = shadow and weight or 0
+  local buffer = R.Buffer
+  local ok, err = pcall(function()
+    for _, item in ipairs(buffer) do
+      dispatch(item, item.seq)
+    end
+  end)
+  if not ok then
+    R.Active, R.Shadow, R.Weight, R.Forwarded = before.active, before.shadow, before.weight, before.forwarded
+    R.Stats.forwarded, R.Stats.mirrored = before.stats_forwarded, before.stats_mirrored
+    error(err, 0)
+  end
+  R.Known[active] = true
   if shadow then R.Known[shadow] = true end
   R.Mode = 'forward'
-  local buffer = R.Buffer
   R.Buffer = {}
-  for _, item in ipairs(buffer) do
-    dispatch(item, item.seq)
-  end
   R.Stats.flushed = R.Stats.flushed + #buffer
   local rejected = R.HoldRejected
   R.HoldRejected = 0

@@ -186,6 +186,14 @@ impl DeployDir {
             if !self.journal_path().exists() {
                 return Ok(None);
             }
+            // A journal with no record at all (its creation cut short by a
+            // crash, by an older ao-deploy) starts nothing: it goes, or no
+            // rollout could ever start or resume here again.
+            if self.in_progress()?.is_some_and(|c| c.records.is_empty()) {
+                let path = self.journal_path();
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                return Ok(None);
+            }
             let current =
                 self.in_progress()?.and_then(|c| c.begin().map(|b| b.0.id.clone())).unwrap_or_default();
             Ok(Some(Error::new(ErrorKind::JournalMismatch(if current == spec.id {

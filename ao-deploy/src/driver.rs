@@ -450,15 +450,22 @@ impl<'a> Driver<'a> {
             )
         })?;
         let code = String::from_utf8(code).map_err(|_| Error::refused(&label, "the code is not UTF-8"))?;
-        self.eval(&format!("loading ao-deploy's module into {process}"), process, DEPLOY_LUA)?;
-        self.eval(
-            &format!("configuring {process}"),
-            process,
-            &configure(release, router, &spec.state.globals),
-        )?;
-        // The module and the config are safe to evaluate again; the release's
-        // code may not be (a top-level counter, a handler appended twice).
-        self.eval_once(&format!("loading {label} into {process}"), process, &code, Some(eval_id))?;
+        // Run again after a crash once the code was evaluated: nothing to do.
+        // Evaluating the module and the config again would be harmless to the
+        // game but would make them the last Eval, the one ao-env's info.lua
+        // reports as the code (drift); the code itself is evaluated once.
+        let done = self.info(process).ok().is_some_and(|i| i["last_eval"].as_str() == Some(eval_id));
+        if done {
+            self.notes.push(format!("load {label} into {process}: already done by an earlier attempt"));
+        } else {
+            self.eval(&format!("loading ao-deploy's module into {process}"), process, DEPLOY_LUA)?;
+            self.eval(
+                &format!("configuring {process}"),
+                process,
+                &configure(release, router, &spec.state.globals),
+            )?;
+            self.eval_once(&format!("loading {label} into {process}"), process, &code, Some(eval_id))?;
+        }
         let info = self.info(process)?;
         Ok(info["release"].as_str().unwrap_or_default().to_owned())
     }

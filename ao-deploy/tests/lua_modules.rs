@@ -337,3 +337,35 @@ fn forged_forwarding_tags_are_gone_from_every_view_of_the_message() {
     let from_router = ao_transport::Address::new(w.router.as_str()).unwrap();
     check(w.ao.simulate_as(&from_router, msg(&w.blue, &forged)).unwrap(), "from the router");
 }
+
+#[test]
+fn a_switch_that_fails_halfway_through_the_flush_keeps_the_buffer() {
+    let w = World::new(LocalAo::new());
+    w.ao.call(msg(&w.router, &[("Action", "Deploy-Hold")])).unwrap();
+    for i in 0..5 {
+        w.ao.submit_as(&player(i), msg(&w.router, &[("Action", "Join")])).unwrap();
+    }
+    // The third forward fails (as a flush over the process's limits would): the
+    // handler errs and, as in aos, nothing it sent leaves.
+    let fail = "SavedSend = ao.send; local n = 0
+        ao.send = function(m) n = n + 1; if n == 3 then error('boom') end; return SavedSend(m) end";
+    assert!(w.ao.eval(&w.router, fail).unwrap().error.is_none());
+    let (_, r) =
+        w.ao.call(msg(&w.router, &[("Action", "Deploy-Route"), ("Active", w.blue.as_str())])).unwrap();
+    assert!(r.error.is_some(), "the switch failed");
+    assert_eq!(game_state(&w.ao, &w.blue).matches("wallet").count(), 0, "nothing reached the game");
+    let status = router_status(&w.ao, &w.router);
+    assert_eq!((status["mode"].as_str(), status["buffered"].as_u64()), (Some("hold"), Some(5)), "{status}");
+    assert_eq!(status["forwarded"].as_u64(), Some(0));
+    // The deployer switches again: every message once, in order.
+    assert!(w.ao.eval(&w.router, "ao.send = SavedSend").unwrap().error.is_none());
+    let (_, r) =
+        w.ao.call(msg(&w.router, &[("Action", "Deploy-Route"), ("Active", w.blue.as_str())])).unwrap();
+    let routed = r.messages.iter().find(|m| m.tag("Action") == Some("Deploy-Routed")).unwrap();
+    assert_eq!(routed.tag("Flushed"), Some("5"));
+    let ledger = &info(&w.ao, &w.blue)["ledger"];
+    assert_eq!(
+        (ledger["count"].as_u64(), ledger["dup"].as_u64(), ledger["last"].as_u64()),
+        (Some(5), Some(0), Some(5))
+    );
+}

@@ -322,7 +322,20 @@ fn counting() -> ao_deploy::Release {
 
 fn loads(s: &Scenario) -> String {
     let active: ProcessId = router_status(&s.w.ao, &s.w.router)["active"].as_str().unwrap().parse().unwrap();
-    s.w.ao.eval(&active, "return DeployLoads").unwrap().output
+    // A dry run: a real Eval would be recorded as the last one.
+    let m = ao_transport::Message::builder(active).tag("Action", "Eval").data("return DeployLoads").build();
+    s.w.ao.simulate(m.unwrap()).unwrap().output
+}
+
+/// The code hash ao-env's `info.lua` records in the active process (the last Eval's).
+fn recorded_code(s: &Scenario) -> String {
+    let active: ProcessId = router_status(&s.w.ao, &s.w.router)["active"].as_str().unwrap().parse().unwrap();
+    let m =
+        ao_transport::Message::builder(active).tag("Action", "Info").tag("Info-Format", "ao-env/1").build();
+    let r = s.w.ao.simulate(m.unwrap()).unwrap();
+    let reply = r.messages.iter().find(|m| m.tag("Action") == Some("Info-Response")).expect("ao-env info");
+    let info: serde_json::Value = serde_json::from_slice(&reply.data).unwrap();
+    info["code"]["last"].as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -344,7 +357,12 @@ fn a_load_run_again_after_a_crash_evaluates_the_release_once() {
             .expect("a load") as u64;
 
         // The deployer dies right after the load ran, before its outcome was journaled.
-        let s = scenario_with(kind, &counting());
+        let mut s = scenario_with(kind, &counting());
+        // ao-env's info.lua runs in the process loaded: it records every Eval's hash.
+        assert!(s.w.ao.eval(&s.w.blue, ao_env::INFO_LUA).unwrap().error.is_none());
+        if let Strategy::BlueGreen { spawn, .. } = &mut s.spec.strategy {
+            spawn.boot = Some(ao_env::INFO_LUA.to_owned());
+        }
         let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
         let err = run(&s, &mut session, Some(CrashPoint { nth: load, after_running: true })).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::Crashed { .. }), "{err}");
@@ -353,6 +371,11 @@ fn a_load_run_again_after_a_crash_evaluates_the_release_once() {
         assert!(matches!(report.in_flight[0].kind, ActionKind::Load { .. }), "{:?}", report.in_flight);
         assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
         assert_eq!(loads(&s), "1", "{kind}: the load run again evaluated the release a second time");
+        assert_eq!(
+            recorded_code(&s),
+            s.spec.release.hash,
+            "ao-env records the release's code as the last Eval"
+        );
     }
 }
 
@@ -442,4 +465,16 @@ fn a_restore_run_again_after_a_crash_keeps_what_players_did_since() {
     let r = run(&s, &mut session, None).unwrap();
     assert_eq!(r.stop, Stop::Finished(Phase::RolledBack), "{:?}", session.rollout.rollback_error());
     assert_eq!(game_state(&s.w.ao, &s.w.blue), played, "the restore run again undid the players' moves");
+}
+
+#[test]
+fn a_journal_whose_creation_was_cut_short_does_not_block_the_next_rollout() {
+    for left in [&ao_deploy::MAGIC[..], &ao_deploy::MAGIC[..5], &[][..]] {
+        let s = scenario("blue-green", false);
+        std::fs::create_dir_all(s.dir.path()).unwrap();
+        std::fs::write(s.dir.journal_path(), left).unwrap();
+        let mut session = s.dir.start(s.spec.clone(), "ann", now(&s), 600_000).unwrap();
+        assert_eq!(run(&s, &mut session, None).unwrap().stop, Stop::Finished(Phase::Succeeded));
+        assert_eq!(s.dir.in_progress().unwrap().unwrap().begin().unwrap().0.id, s.spec.id);
+    }
 }
