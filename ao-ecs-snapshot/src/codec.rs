@@ -3,7 +3,7 @@
 //! being decoded, so a hostile `String` length cannot make the decoder allocate gigabytes.
 
 use serde::Serialize;
-use serde::de::{Deserialize, DeserializeOwned};
+use serde::de::DeserializeOwned;
 
 /// The encoding configuration: standard (little endian, varint integers), no limit.
 pub(crate) fn config() -> bincode::config::Configuration {
@@ -29,14 +29,86 @@ pub(crate) fn decode_owned<T: DeserializeOwned>(
     limited!(bytes.len(), decode_from_slice, bytes, [12, 16, 20, 24, 28, 32, 36, 40])
 }
 
-/// Decodes a value that may borrow from `bytes`; returns it and the bytes used.
-pub(crate) fn decode_borrowed<'a, T: Deserialize<'a>>(
-    bytes: &'a [u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    limited!(bytes.len(), borrow_decode_from_slice, bytes, [12, 16, 20, 24, 28, 32, 36, 40])
-}
-
 /// Encodes a value into a new vector.
 pub(crate) fn encode_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
     bincode::serde::encode_to_vec(value, config())
+}
+
+/// A bincode reader over a column's data that knows where it is and stops at the end of
+/// the value being decoded, so one decoder reads many values with the same checks as
+/// decoding each value from its own slice.
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl bincode::de::read::Reader for Cursor<'_> {
+    #[inline]
+    fn read(&mut self, out: &mut [u8]) -> Result<(), bincode::error::DecodeError> {
+        let to = self.pos + out.len();
+        if to > self.end {
+            return Err(bincode::error::DecodeError::UnexpectedEnd { additional: to - self.end });
+        }
+        out.copy_from_slice(&self.data[self.pos..to]);
+        self.pos = to;
+        Ok(())
+    }
+
+    #[inline]
+    fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
+        let to = self.pos.checked_add(n)?;
+        if to > self.end { None } else { self.data.get(self.pos..to) }
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.end);
+    }
+}
+
+fn run_values<C: bincode::config::Config, T: DeserializeOwned>(
+    config: C,
+    data: &[u8],
+    start: usize,
+    ends: &[usize],
+    push: &mut dyn FnMut(T),
+) -> Result<(), (usize, String)> {
+    use bincode::de::{Decode, Decoder};
+    let mut dec = bincode::de::DecoderImpl::new(Cursor { data, pos: start, end: start }, config, ());
+    for (i, &end) in ends.iter().enumerate() {
+        dec.reader().end = end;
+        let bincode::serde::Compat(v) =
+            bincode::serde::Compat::<T>::decode(&mut dec).map_err(|e| (i, e.to_string()))?;
+        let pos = dec.reader().pos;
+        if pos != end {
+            return Err((i, format!("{} bytes left over after the value", end - pos)));
+        }
+        push(v);
+    }
+    Ok(())
+}
+
+/// Decodes values stored back to back in `data` from `start`, value `i` ending at `ends[i]`,
+/// each with the checks of [`decode_value`](crate::decode_value) (no trailing bytes, no
+/// reading past its end). Length fields may claim at most 16× the bytes of the run in all.
+/// On failure returns the failing value's index in `ends` and the message.
+pub(crate) fn decode_values<T: DeserializeOwned>(
+    data: &[u8],
+    start: usize,
+    ends: &[usize],
+    push: &mut dyn FnMut(T),
+) -> Result<(), (usize, String)> {
+    let len = ends.last().map_or(0, |&e| e.saturating_sub(start));
+    macro_rules! dispatch {
+        ([$($shift:literal),*]) => {{
+            $(
+                if len <= (1usize << ($shift - 4)) {
+                    return run_values(config().with_limit::<{ 1usize << $shift }>(), data, start, ends, push);
+                }
+            )*
+            run_values(config().with_limit::<{ usize::MAX }>(), data, start, ends, push)
+        }};
+    }
+    dispatch!([12, 16, 20, 24, 28, 32, 36, 40])
 }

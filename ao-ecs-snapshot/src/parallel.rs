@@ -41,3 +41,10 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(
         })
         .collect()
 }
+
+/// Drops `value` on a thread of its own, so freeing a large structure (many allocations,
+/// pages to unmap) is off the caller's critical path. Drops it here if no thread starts.
+pub(crate) fn drop_in_background<T: Send + 'static>(value: T) {
+    // On failure the closure, and `value` with it, is dropped right here.
+    let _ = std::thread::Builder::new().name("ao-ecs-snapshot-drop".into()).spawn(move || drop(value));
+}
