@@ -112,3 +112,23 @@ pub(crate) fn decode_values<T: DeserializeOwned>(
     }
     dispatch!([12, 16, 20, 24, 28, 32, 36, 40])
 }
+
+/// A bincode writer appending to a vector (no `io::Write` in between).
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Appends the encoding of `value` to `out`.
+#[inline]
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), bincode::error::EncodeError> {
+    bincode::serde::encode_into_writer(value, VecWriter(out), config())
+}

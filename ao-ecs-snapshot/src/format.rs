@@ -845,7 +845,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Snapshot, Error> {
     }
     let manifest = p.header.manifest;
     let end = (PRELUDE + p.header_bytes.len()) as u64;
-    let contents = assemble_contents(&manifest, chunks, end)?;
+    let contents = assemble_contents(&manifest, chunks, end, limits.threads)?;
     Ok(Snapshot { id: SnapshotId(p.stored_root), manifest, chunks: p.header.chunks, contents })
 }
 
@@ -897,7 +897,7 @@ fn join(raws: &[Vec<u8>], parts: Vec<RowsPart>) -> Column {
     Column::from_raw(entities, ends, data)
 }
 
-fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
+fn gather(chunks: Vec<DecodedChunk>, end: u64, threads: usize) -> Result<Gathered, Error> {
     let mut spawned = Vec::new();
     let mut despawned = Vec::new();
     let mut parts: BTreeMap<String, Parts> = BTreeMap::new();
@@ -947,18 +947,23 @@ fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
     if !next_part.contains_key(ENTITIES) {
         return Err(Error::malformed("chunk table", PRELUDE as u64, "no entity chunk"));
     }
-    let components: BTreeMap<String, ComponentDelta> = parts
-        .into_iter()
-        .map(|(name, p)| {
-            let d = ComponentDelta {
-                version: p.version,
-                added: join(&p.raws, p.added),
-                changed: join(&p.raws, p.changed),
-                removed: p.removed,
-            };
-            (name, d)
-        })
-        .collect();
+    // Components are joined on every core; the decompressed chunks are freed off the
+    // critical path.
+    let slots: Vec<std::sync::Mutex<Option<(String, Parts)>>> =
+        parts.into_iter().map(|p| std::sync::Mutex::new(Some(p))).collect();
+    let joined = par_map(&slots, threads, |slot| {
+        let taken = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let (name, p) = taken.expect("each component is joined once");
+        let d = ComponentDelta {
+            version: p.version,
+            added: join(&p.raws, p.added),
+            changed: join(&p.raws, p.changed),
+            removed: p.removed,
+        };
+        crate::parallel::drop_in_background(p.raws);
+        (name, d)
+    });
+    let components: BTreeMap<String, ComponentDelta> = joined.into_iter().collect();
     let g = Gathered { spawned, despawned, components };
     let sorted = strictly_sorted(&g.spawned)
         && strictly_sorted(&g.despawned)
@@ -971,8 +976,13 @@ fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
     Ok(g)
 }
 
-fn assemble_contents(manifest: &Manifest, chunks: Vec<DecodedChunk>, end: u64) -> Result<Contents, Error> {
-    let g = gather(chunks, end)?;
+fn assemble_contents(
+    manifest: &Manifest,
+    chunks: Vec<DecodedChunk>,
+    end: u64,
+    threads: usize,
+) -> Result<Contents, Error> {
+    let g = gather(chunks, end, threads)?;
     if !strictly_sorted_names(&manifest.components) {
         return Err(bad_manifest("components are not sorted by name"));
     }

@@ -28,9 +28,7 @@ pub enum UnknownPolicy {
 
 /// Encodes one value the way every snapshot stores it (bincode 2, standard config, serde).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
-    bincode::serde::encode_into_std_write(value, out, crate::codec::config())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    crate::codec::encode_into(value, out).map_err(|e| e.to_string())
 }
 
 /// Decodes one value stored by [`encode_value`], refusing trailing bytes.
