@@ -960,7 +960,8 @@ fn gather(chunks: Vec<DecodedChunk>, end: u64, threads: usize) -> Result<Gathere
             changed: join(&p.raws, p.changed),
             removed: p.removed,
         };
-        crate::parallel::drop_in_background(p.raws);
+        let bytes = p.raws.iter().map(Vec::len).sum();
+        crate::parallel::drop_in_background(p.raws, bytes);
         (name, d)
     });
     let components: BTreeMap<String, ComponentDelta> = joined.into_iter().collect();

@@ -28,6 +28,7 @@ fn schema() -> Schema<hecs::World> {
         .component::<Velocity>("velocity", 1)
         .component::<Health>("health", 1)
         .component::<Name>("name", 1)
+        .threads(std::env::var("AO_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(0))
         .build()
         .unwrap()
 }
