@@ -55,24 +55,25 @@ impl bincode::de::read::Reader for Cursor<'_> {
         Ok(())
     }
 
+    /// Peeks as far as the column's data goes, so integers decode on bincode's fast path;
+    /// a value that reads past its end is refused after decoding (`run_values`).
     #[inline]
     fn peek_read(&mut self, n: usize) -> Option<&[u8]> {
-        let to = self.pos.checked_add(n)?;
-        if to > self.end { None } else { self.data.get(self.pos..to) }
+        self.data.get(self.pos..self.pos.checked_add(n)?)
     }
 
     #[inline]
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.end);
+        self.pos += n;
     }
 }
 
-fn run_values<C: bincode::config::Config, T: DeserializeOwned>(
+fn run_values<C: bincode::config::Config, T: DeserializeOwned, F: FnMut(T)>(
     config: C,
     data: &[u8],
     start: usize,
     ends: &[usize],
-    push: &mut dyn FnMut(T),
+    push: &mut F,
 ) -> Result<(), (usize, String)> {
     use bincode::de::{Decode, Decoder};
     let mut dec = bincode::de::DecoderImpl::new(Cursor { data, pos: start, end: start }, config, ());
@@ -81,6 +82,9 @@ fn run_values<C: bincode::config::Config, T: DeserializeOwned>(
         let bincode::serde::Compat(v) =
             bincode::serde::Compat::<T>::decode(&mut dec).map_err(|e| (i, e.to_string()))?;
         let pos = dec.reader().pos;
+        if pos > end {
+            return Err((i, format!("the value runs {} bytes past its end", pos - end)));
+        }
         if pos != end {
             return Err((i, format!("{} bytes left over after the value", end - pos)));
         }
@@ -93,11 +97,11 @@ fn run_values<C: bincode::config::Config, T: DeserializeOwned>(
 /// each with the checks of [`decode_value`](crate::decode_value) (no trailing bytes, no
 /// reading past its end). Length fields may claim at most 16× the bytes of the run in all.
 /// On failure returns the failing value's index in `ends` and the message.
-pub(crate) fn decode_values<T: DeserializeOwned>(
+pub(crate) fn decode_values<T: DeserializeOwned, F: FnMut(T)>(
     data: &[u8],
     start: usize,
     ends: &[usize],
-    push: &mut dyn FnMut(T),
+    push: &mut F,
 ) -> Result<(), (usize, String)> {
     let len = ends.last().map_or(0, |&e| e.saturating_sub(start));
     macro_rules! dispatch {
@@ -131,4 +135,51 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Result<(), bincode::error::EncodeError> {
     bincode::serde::encode_into_writer(value, VecWriter(out), config())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(values: &[&str]) -> (Vec<u8>, Vec<usize>) {
+        let mut data = Vec::new();
+        let mut ends = Vec::new();
+        for v in values {
+            encode_into(*v, &mut data).unwrap();
+            ends.push(data.len());
+        }
+        (data, ends)
+    }
+
+    fn run(data: &[u8], start: usize, ends: &[usize]) -> Result<Vec<String>, (usize, String)> {
+        let mut out = Vec::new();
+        decode_values::<String, _>(data, start, ends, &mut |v| out.push(v))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn values_decode_back_to_back_from_any_start() {
+        let (data, ends) = encoded(&["a", "", "a longer name", "z"]);
+        assert_eq!(run(&data, 0, &ends).unwrap(), ["a", "", "a longer name", "z"]);
+        assert_eq!(run(&data, ends[1], &ends[2..]).unwrap(), ["a longer name", "z"]);
+    }
+
+    #[test]
+    fn a_value_shorter_or_longer_than_its_length_is_refused_at_its_row() {
+        let (data, ends) = encoded(&["abc", "defg", "h"]);
+        // Row 1 claims one byte more than its encoding: bytes left over.
+        let mut long = ends.clone();
+        long[1] += 1;
+        let (row, message) = run(&data, 0, &long).unwrap_err();
+        assert_eq!(row, 1);
+        assert!(message.contains("left over"), "{message}");
+        // Row 0 claims one byte less: its string reads past its end.
+        let mut short = ends.clone();
+        short[0] -= 1;
+        assert_eq!(run(&data, 0, &short).unwrap_err().0, 0);
+        // A length field larger than the data: an error, not a huge allocation.
+        let mut hostile = Vec::new();
+        encode_into(&u64::MAX, &mut hostile).unwrap();
+        assert!(run(&hostile, 0, &[hostile.len()]).is_err());
+    }
 }
