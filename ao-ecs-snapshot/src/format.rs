@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
@@ -151,149 +150,83 @@ pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
 // Chunk bodies. Serialized and deserialized forms must stay field-for-field identical:
 // bincode writes neither names nor tags, only variant indexes, lengths and values.
 
-/// Sorted entity ids as two sequences: index deltas (first one absolute) and generations.
-struct IdsOut<'a>(&'a [EntityId]);
+/// Appends `v` as a bincode standard-configuration varint.
+#[inline]
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < u64::from(U16_TAG) {
+        out.push(v as u8);
+    } else {
+        put_varint_wide(out, v);
+    }
+}
 
-impl Serialize for IdsOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Deltas<'a>(&'a [EntityId]);
-        impl Serialize for Deltas<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut prev = 0u32;
-                s.collect_seq(self.0.iter().map(|e| {
-                    let d = e.index.wrapping_sub(prev);
-                    prev = e.index;
-                    d
-                }))
-            }
+#[cold]
+#[inline(never)]
+fn put_varint_wide(out: &mut Vec<u8>, v: u64) {
+    if let Ok(v) = u16::try_from(v) {
+        out.push(U16_TAG);
+        out.extend_from_slice(&v.to_le_bytes());
+    } else if let Ok(v) = u32::try_from(v) {
+        out.push(U32_TAG);
+        out.extend_from_slice(&v.to_le_bytes());
+    } else {
+        out.push(U64_TAG);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Sorted ids as two sequences: index deltas (the first absolute), then generations.
+fn put_ids(out: &mut Vec<u8>, ids: &[EntityId]) {
+    out.reserve(2 * ids.len() + 2);
+    put_varint(out, ids.len() as u64);
+    let mut prev = 0u32;
+    for e in ids {
+        put_varint(out, u64::from(e.index.wrapping_sub(prev)));
+        prev = e.index;
+    }
+    put_varint(out, ids.len() as u64);
+    for e in ids {
+        put_varint(out, u64::from(e.generation));
+    }
+}
+
+/// A column's rows: ids, value lengths, then the values as one byte string.
+fn put_rows(out: &mut Vec<u8>, column: &Column, rows: std::ops::Range<usize>) {
+    put_ids(out, &column.entities()[rows.clone()]);
+    out.reserve(rows.len() + 1);
+    put_varint(out, rows.len() as u64);
+    let ends = column.ends();
+    let mut start = if rows.start == 0 { 0 } else { ends[rows.start - 1] };
+    for &end in &ends[rows.clone()] {
+        put_varint(out, (end - start) as u64);
+        start = end;
+    }
+    let data = column.range_data(rows);
+    put_varint(out, data.len() as u64);
+    out.extend_from_slice(data);
+}
+
+/// A chunk body, byte for byte what bincode's serde encoding of the layout in `FORMAT.md`
+/// gives (the test module checks it against that encoding).
+fn put_chunk(out: &mut Vec<u8>, job: &Job<'_>) {
+    match job {
+        Job::Entities { part, spawned, despawned } => {
+            put_varint(out, 0);
+            put_varint(out, u64::from(*part));
+            put_ids(out, spawned);
+            put_ids(out, despawned);
         }
-        struct Gens<'a>(&'a [EntityId]);
-        impl Serialize for Gens<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(|e| e.generation))
-            }
+        Job::Component { name, version, part, added, changed, removed } => {
+            put_varint(out, 1);
+            put_varint(out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
+            put_varint(out, u64::from(*version));
+            put_varint(out, u64::from(*part));
+            put_rows(out, added.0, added.1.clone());
+            put_rows(out, changed.0, changed.1.clone());
+            put_ids(out, removed);
         }
-        let mut st = s.serialize_struct("Ids", 2)?;
-        st.serialize_field("index_deltas", &Deltas(self.0))?;
-        st.serialize_field("generations", &Gens(self.0))?;
-        st.end()
     }
-}
-
-#[derive(Deserialize)]
-struct IdsIn {
-    index_deltas: Vec<u32>,
-    generations: Vec<u32>,
-}
-
-impl IdsIn {
-    fn into_ids(self, field: &str, offset: u64) -> Result<Vec<EntityId>, Error> {
-        if self.index_deltas.len() != self.generations.len() {
-            return Err(Error::malformed(
-                field,
-                offset,
-                format!(
-                    "{} index deltas but {} generations",
-                    self.index_deltas.len(),
-                    self.generations.len()
-                ),
-            ));
-        }
-        let mut index = 0u32;
-        let mut out = Vec::with_capacity(self.index_deltas.len());
-        for (i, (&d, &generation)) in self.index_deltas.iter().zip(&self.generations).enumerate() {
-            index = if i == 0 {
-                d
-            } else {
-                index.checked_add(d).ok_or_else(|| {
-                    Error::malformed(field, offset, format!("entity index overflows at row {i}"))
-                })?
-            };
-            out.push(EntityId { index, generation });
-        }
-        Ok(out)
-    }
-}
-
-struct BytesOut<'a>(&'a [u8]);
-
-impl Serialize for BytesOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
-    }
-}
-
-struct LengthsOut<'a>(&'a Column, std::ops::Range<usize>);
-
-impl Serialize for LengthsOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.1.clone().map(|i| self.0.value(i).len() as u32))
-    }
-}
-
-/// A column's rows as ids, value lengths and the values back to back.
-struct RowsOut<'a>(&'a Column, std::ops::Range<usize>);
-
-impl Serialize for RowsOut<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Rows", 3)?;
-        st.serialize_field("ids", &IdsOut(&self.0.entities()[self.1.clone()]))?;
-        st.serialize_field("lengths", &LengthsOut(self.0, self.1.clone()))?;
-        st.serialize_field("data", &BytesOut(self.0.range_data(self.1.clone())))?;
-        st.end()
-    }
-}
-
-#[derive(Deserialize)]
-struct RowsIn<'a> {
-    ids: IdsIn,
-    lengths: Vec<u32>,
-    #[serde(borrow)]
-    data: &'a [u8],
-}
-
-impl RowsIn<'_> {
-    fn into_column(self, field: &str, offset: u64) -> Result<Column, Error> {
-        let ids = self.ids.into_ids(&format!("{field}.ids"), offset)?;
-        Column::from_parts(ids, &self.lengths, self.data.to_vec())
-            .map_err(|m| Error::malformed(field, offset, m))
-    }
-}
-
-#[derive(Serialize)]
-enum ChunkOut<'a> {
-    Entities {
-        part: u32,
-        spawned: IdsOut<'a>,
-        despawned: IdsOut<'a>,
-    },
-    Component {
-        name: &'a str,
-        version: u32,
-        part: u32,
-        added: RowsOut<'a>,
-        changed: RowsOut<'a>,
-        removed: IdsOut<'a>,
-    },
-}
-
-#[derive(Deserialize)]
-enum ChunkIn<'a> {
-    Entities {
-        part: u32,
-        spawned: IdsIn,
-        despawned: IdsIn,
-    },
-    Component {
-        name: String,
-        version: u32,
-        part: u32,
-        #[serde(borrow)]
-        added: RowsIn<'a>,
-        #[serde(borrow)]
-        changed: RowsIn<'a>,
-        removed: IdsIn,
-    },
 }
 
 static EMPTY: Column = Column::empty();
@@ -398,19 +331,6 @@ struct Encoded {
 }
 
 fn encode_job(job: &Job<'_>, level: i32) -> Result<Encoded, Error> {
-    let body = match job {
-        Job::Entities { part, spawned, despawned } => {
-            ChunkOut::Entities { part: *part, spawned: IdsOut(spawned), despawned: IdsOut(despawned) }
-        }
-        Job::Component { name, version, part, added, changed, removed } => ChunkOut::Component {
-            name,
-            version: *version,
-            part: *part,
-            added: RowsOut(added.0, added.1.clone()),
-            changed: RowsOut(changed.0, changed.1.clone()),
-            removed: IdsOut(removed),
-        },
-    };
     let (component, part) = job.label();
     let estimate = match job {
         Job::Entities { spawned, despawned, .. } => 16 + 4 * (spawned.len() + despawned.len()),
@@ -421,8 +341,7 @@ fn encode_job(job: &Job<'_>, level: i32) -> Result<Encoded, Error> {
         }
     };
     let mut raw = Vec::with_capacity(estimate);
-    bincode::serde::encode_into_std_write(&body, &mut raw, crate::codec::config())
-        .map_err(|e| ErrorKind::Encode { component: component.to_owned(), message: e.to_string() })?;
+    put_chunk(&mut raw, job);
     let stored = zstd::bulk::compress(&raw, level)
         .map_err(|e| ErrorKind::Encode { component: component.to_owned(), message: format!("zstd: {e}") })?;
     let entry = ChunkEntry {
@@ -672,6 +591,21 @@ pub fn verify_hashes(bytes: &[u8]) -> Result<Summary, Error> {
     })
 }
 
+/// A column's rows as decoded from one chunk: the values stay in the chunk's
+/// decompressed bytes until the parts of a component are joined.
+struct RowsPart {
+    entities: Vec<EntityId>,
+    /// Where each value ends, relative to `data.start`.
+    ends: Vec<usize>,
+    data: std::ops::Range<usize>,
+}
+
+impl RowsPart {
+    fn len(&self) -> usize {
+        self.entities.len()
+    }
+}
+
 enum DecodedChunk {
     Entities {
         part: u32,
@@ -682,10 +616,139 @@ enum DecodedChunk {
         name: String,
         version: u32,
         part: u32,
-        added: Column,
-        changed: Column,
+        /// The decompressed chunk `added` and `changed` point into.
+        raw: Vec<u8>,
+        added: RowsPart,
+        changed: RowsPart,
         removed: Vec<EntityId>,
     },
+}
+
+/// Reads a decompressed chunk body (bincode 2, standard configuration) field by field,
+/// straight into entity lists and value boundaries. Accepts exactly what bincode's serde
+/// decoding of the same layout accepts; every error names the field and the position.
+struct Body<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+const U16_TAG: u8 = 251;
+const U32_TAG: u8 = 252;
+const U64_TAG: u8 = 253;
+
+impl<'a> Body<'a> {
+    fn fail(&self, what: &str, message: impl std::fmt::Display) -> String {
+        format!("{what} at byte {} of the chunk: {message}", self.pos)
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+        let left = self.bytes.len() - self.pos;
+        if n > left {
+            return Err(self.fail(what, format!("needs {n} bytes, {left} left")));
+        }
+        let out = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    #[inline]
+    fn varint(&mut self, what: &str, wide: bool) -> Result<u64, String> {
+        match self.bytes.get(self.pos) {
+            Some(&tag) if tag < U16_TAG => {
+                self.pos += 1;
+                Ok(u64::from(tag))
+            }
+            _ => self.varint_wide(what, wide),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn varint_wide(&mut self, what: &str, wide: bool) -> Result<u64, String> {
+        let Some(&tag) = self.bytes.get(self.pos) else {
+            return Err(self.fail(what, "unexpected end"));
+        };
+        let width = match tag {
+            U16_TAG => 2,
+            U32_TAG => 4,
+            U64_TAG if wide => 8,
+            _ => return Err(self.fail(what, format!("invalid integer tag {tag}"))),
+        };
+        self.pos += 1;
+        let b = self.take(width, what)?;
+        let mut v = [0u8; 8];
+        v[..width].copy_from_slice(b);
+        Ok(u64::from_le_bytes(v))
+    }
+
+    #[inline]
+    fn u32(&mut self, what: &str) -> Result<u32, String> {
+        self.varint(what, false).map(|v| v as u32)
+    }
+
+    /// A sequence length; every element takes at least one byte, so a length beyond the
+    /// bytes left is refused before anything is allocated for it.
+    fn len(&mut self, what: &str) -> Result<usize, String> {
+        let n = self.varint(what, true)?;
+        let left = (self.bytes.len() - self.pos) as u64;
+        if n > left {
+            return Err(self.fail(what, format!("length {n} but only {left} bytes left")));
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
+        let n = self.len(what)?;
+        self.take(n, what)
+    }
+
+    /// Sorted ids: index deltas (the first absolute), then generations.
+    fn ids(&mut self, what: &str) -> Result<Vec<EntityId>, String> {
+        let n = self.len(what)?;
+        let mut out = Vec::with_capacity(n);
+        let mut index = 0u32;
+        for i in 0..n {
+            let d = self.u32(what)?;
+            index = if i == 0 {
+                d
+            } else {
+                index.checked_add(d).ok_or_else(|| format!("{what}: entity index overflows at row {i}"))?
+            };
+            out.push(EntityId { index, generation: 0 });
+        }
+        let m = self.len(what)?;
+        if m != n {
+            return Err(format!("{what}: {n} index deltas but {m} generations"));
+        }
+        for e in &mut out {
+            e.generation = self.u32(what)?;
+        }
+        Ok(out)
+    }
+
+    fn rows(&mut self, what: &str) -> Result<RowsPart, String> {
+        let entities = self.ids(&format!("{what}.ids"))?;
+        let n = self.len(what)?;
+        if n != entities.len() {
+            return Err(format!("{what}: {} entities but {n} value lengths", entities.len()));
+        }
+        let mut ends = Vec::with_capacity(n);
+        let mut end = 0usize;
+        for _ in 0..n {
+            let len = self.u32(what)?;
+            end = end.checked_add(len as usize).ok_or_else(|| format!("{what}: value lengths overflow"))?;
+            ends.push(end);
+        }
+        let data = self.bytes(what)?;
+        if end != data.len() {
+            return Err(format!(
+                "{what}: value lengths add up to {end} bytes but the data has {}",
+                data.len()
+            ));
+        }
+        let start = self.pos - data.len();
+        Ok(RowsPart { entities, ends, data: start..self.pos })
+    }
 }
 
 fn decode_chunk(i: usize, entry: &ChunkEntry, body: &[u8], offset: u64) -> Result<DecodedChunk, Error> {
@@ -706,26 +769,21 @@ fn decode_chunk(i: usize, entry: &ChunkEntry, body: &[u8], offset: u64) -> Resul
         .into());
     }
     let field = format!("chunk[{i}]");
-    let (chunk, used): (ChunkIn<'_>, usize) =
-        crate::codec::decode_borrowed(&raw).map_err(|e| Error::malformed(&field, offset, e))?;
-    if used != raw.len() {
-        return Err(Error::malformed(&field, offset, format!("{} bytes left over", raw.len() - used)));
-    }
-    let decoded = match chunk {
-        ChunkIn::Entities { part, spawned, despawned } => DecodedChunk::Entities {
-            part,
-            spawned: spawned.into_ids(&format!("{field}.spawned"), offset)?,
-            despawned: despawned.into_ids(&format!("{field}.despawned"), offset)?,
-        },
-        ChunkIn::Component { name, version, part, added, changed, removed } => DecodedChunk::Component {
-            name,
-            version,
-            part,
-            added: added.into_column(&format!("{field}.added"), offset)?,
-            changed: changed.into_column(&format!("{field}.changed"), offset)?,
-            removed: removed.into_ids(&format!("{field}.removed"), offset)?,
-        },
+    let parsed = parse_body(&raw, &field);
+    let (decoded, used) = match parsed {
+        Ok((DecodedChunk::Component { name, version, part, added, changed, removed, .. }, used)) => {
+            (DecodedChunk::Component { name, version, part, raw, added, changed, removed }, used)
+        }
+        Ok(other) => other,
+        Err(m) => return Err(Error::malformed(&field, offset, m)),
     };
+    if used != entry.raw_len as usize {
+        return Err(Error::malformed(
+            &field,
+            offset,
+            format!("{} bytes left over", entry.raw_len as usize - used),
+        ));
+    }
     let (name, part, rows) = match &decoded {
         DecodedChunk::Entities { part, spawned, despawned } => {
             (ENTITIES, *part, spawned.len() + despawned.len())
@@ -747,6 +805,32 @@ fn decode_chunk(i: usize, entry: &ChunkEntry, body: &[u8], offset: u64) -> Resul
     Ok(decoded)
 }
 
+/// Parses a chunk body; a component chunk comes back with an empty `raw` (the caller owns
+/// the bytes). Returns the chunk and the bytes used.
+fn parse_body(raw: &[u8], field: &str) -> Result<(DecodedChunk, usize), String> {
+    let mut b = Body { bytes: raw, pos: 0 };
+    let chunk = match b.u32(&format!("{field} variant"))? {
+        0 => {
+            let part = b.u32(&format!("{field}.part"))?;
+            let spawned = b.ids(&format!("{field}.spawned"))?;
+            let despawned = b.ids(&format!("{field}.despawned"))?;
+            DecodedChunk::Entities { part, spawned, despawned }
+        }
+        1 => {
+            let name = b.bytes(&format!("{field}.name"))?;
+            let name = std::str::from_utf8(name).map_err(|e| format!("{field}.name: {e}"))?.to_owned();
+            let version = b.u32(&format!("{field}.version"))?;
+            let part = b.u32(&format!("{field}.part"))?;
+            let added = b.rows(&format!("{field}.added"))?;
+            let changed = b.rows(&format!("{field}.changed"))?;
+            let removed = b.ids(&format!("{field}.removed"))?;
+            DecodedChunk::Component { name, version, part, raw: Vec::new(), added, changed, removed }
+        }
+        v => return Err(format!("{field}: unknown chunk variant {v}")),
+    };
+    Ok((chunk, b.pos))
+}
+
 /// Decodes and verifies a snapshot: magic, version, every length against the input and the
 /// limits, every chunk hash, the root, and the manifest's counts against the contents.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Snapshot, Error> {
@@ -761,7 +845,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Snapshot, Error> {
     }
     let manifest = p.header.manifest;
     let end = (PRELUDE + p.header_bytes.len()) as u64;
-    let contents = assemble_contents(&manifest, chunks, end)?;
+    let contents = assemble_contents(&manifest, chunks, end, limits.threads)?;
     Ok(Snapshot { id: SnapshotId(p.stored_root), manifest, chunks: p.header.chunks, contents })
 }
 
@@ -775,15 +859,58 @@ struct Gathered {
     components: BTreeMap<String, ComponentDelta>,
 }
 
-fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
-    let mut g = Gathered { spawned: Vec::new(), despawned: Vec::new(), components: BTreeMap::new() };
+/// One component's parts, in order, before they are joined.
+#[derive(Default)]
+struct Parts {
+    version: u32,
+    raws: Vec<Vec<u8>>,
+    added: Vec<RowsPart>,
+    changed: Vec<RowsPart>,
+    removed: Vec<EntityId>,
+}
+
+/// Joins the parts of a column into one, copying each value once.
+fn join(raws: &[Vec<u8>], parts: Vec<RowsPart>) -> Column {
+    let rows: usize = parts.iter().map(RowsPart::len).sum();
+    let bytes: usize = parts.iter().map(|p| p.data.len()).sum();
+    let mut entities: Vec<EntityId> = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
+    let mut data: Vec<u8> = Vec::with_capacity(bytes);
+    for (raw, p) in raws.iter().zip(parts) {
+        let base = data.len();
+        data.extend_from_slice(&raw[p.data]);
+        if entities.is_empty() {
+            entities = p.entities;
+            entities.reserve_exact(rows - entities.len());
+            ends = p.ends;
+            ends.reserve_exact(rows - ends.len());
+            if base != 0 {
+                for e in &mut ends {
+                    *e += base;
+                }
+            }
+        } else {
+            entities.extend_from_slice(&p.entities);
+            ends.extend(p.ends.iter().map(|e| e + base));
+        }
+    }
+    Column::from_raw(entities, ends, data)
+}
+
+fn gather(chunks: Vec<DecodedChunk>, end: u64, threads: usize) -> Result<Gathered, Error> {
+    let mut spawned = Vec::new();
+    let mut despawned = Vec::new();
+    let mut parts: BTreeMap<String, Parts> = BTreeMap::new();
     let mut next_part: BTreeMap<String, u32> = BTreeMap::new();
     for c in chunks {
         let (name, part) = match &c {
-            DecodedChunk::Entities { part, .. } => (ENTITIES.to_owned(), *part),
-            DecodedChunk::Component { name, part, .. } => (name.clone(), *part),
+            DecodedChunk::Entities { part, .. } => (ENTITIES, *part),
+            DecodedChunk::Component { name, part, .. } => (name.as_str(), *part),
         };
-        let expected = next_part.entry(name.clone()).or_insert(0);
+        let expected = match next_part.get_mut(name) {
+            Some(p) => p,
+            None => next_part.entry(name.to_owned()).or_insert(0),
+        };
         if part != *expected {
             return Err(Error::malformed(
                 "chunk table",
@@ -793,31 +920,52 @@ fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
         }
         *expected += 1;
         match c {
-            DecodedChunk::Entities { spawned, despawned, .. } => {
-                g.spawned.extend(spawned);
-                g.despawned.extend(despawned);
+            DecodedChunk::Entities { spawned: s, despawned: d, .. } => {
+                if spawned.is_empty() {
+                    spawned = s;
+                } else {
+                    spawned.extend_from_slice(&s);
+                }
+                despawned.extend_from_slice(&d);
             }
-            DecodedChunk::Component { name, version, added, changed, removed, .. } => {
-                let d = g
-                    .components
-                    .entry(name.clone())
-                    .or_insert_with(|| ComponentDelta { version, ..Default::default() });
-                if d.version != version {
+            DecodedChunk::Component { name, version, raw, added, changed, removed, .. } => {
+                let p = parts.entry(name.clone()).or_insert_with(|| Parts { version, ..Parts::default() });
+                if p.version != version {
                     return Err(Error::malformed(
                         "chunk table",
                         PRELUDE as u64,
-                        format!("component {name:?} has parts at versions {} and {version}", d.version),
+                        format!("component {name:?} has parts at versions {} and {version}", p.version),
                     ));
                 }
-                d.added.append_owned(added);
-                d.changed.append_owned(changed);
-                d.removed.extend(removed);
+                p.raws.push(raw);
+                p.added.push(added);
+                p.changed.push(changed);
+                p.removed.extend_from_slice(&removed);
             }
         }
     }
     if !next_part.contains_key(ENTITIES) {
         return Err(Error::malformed("chunk table", PRELUDE as u64, "no entity chunk"));
     }
+    // Components are joined on every core; the decompressed chunks are freed off the
+    // critical path.
+    let slots: Vec<std::sync::Mutex<Option<(String, Parts)>>> =
+        parts.into_iter().map(|p| std::sync::Mutex::new(Some(p))).collect();
+    let joined = par_map(&slots, threads, |slot| {
+        let taken = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let (name, p) = taken.expect("each component is joined once");
+        let d = ComponentDelta {
+            version: p.version,
+            added: join(&p.raws, p.added),
+            changed: join(&p.raws, p.changed),
+            removed: p.removed,
+        };
+        let bytes = p.raws.iter().map(Vec::len).sum();
+        crate::parallel::drop_in_background(p.raws, bytes);
+        (name, d)
+    });
+    let components: BTreeMap<String, ComponentDelta> = joined.into_iter().collect();
+    let g = Gathered { spawned, despawned, components };
     let sorted = strictly_sorted(&g.spawned)
         && strictly_sorted(&g.despawned)
         && g.components
@@ -829,8 +977,13 @@ fn gather(chunks: Vec<DecodedChunk>, end: u64) -> Result<Gathered, Error> {
     Ok(g)
 }
 
-fn assemble_contents(manifest: &Manifest, chunks: Vec<DecodedChunk>, end: u64) -> Result<Contents, Error> {
-    let g = gather(chunks, end)?;
+fn assemble_contents(
+    manifest: &Manifest,
+    chunks: Vec<DecodedChunk>,
+    end: u64,
+    threads: usize,
+) -> Result<Contents, Error> {
+    let g = gather(chunks, end, threads)?;
     if !strictly_sorted_names(&manifest.components) {
         return Err(bad_manifest("components are not sorted by name"));
     }
@@ -896,4 +1049,185 @@ fn assemble_contents(manifest: &Manifest, chunks: Vec<DecodedChunk>, end: u64) -
 
 fn strictly_sorted_names(c: &[ComponentInfo]) -> bool {
     c.windows(2).all(|w| w[0].name < w[1].name)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hand-written chunk writer and reader against bincode's serde encoding of the
+    //! layout FORMAT.md describes.
+
+    use proptest::prelude::*;
+    use serde::ser::SerializeStruct;
+
+    use super::*;
+
+    /// Sorted entity ids as two sequences: index deltas (first one absolute) and generations.
+    struct IdsOut<'a>(&'a [EntityId]);
+
+    impl serde::Serialize for IdsOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            struct Deltas<'a>(&'a [EntityId]);
+            impl serde::Serialize for Deltas<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut prev = 0u32;
+                    s.collect_seq(self.0.iter().map(|e| {
+                        let d = e.index.wrapping_sub(prev);
+                        prev = e.index;
+                        d
+                    }))
+                }
+            }
+            struct Gens<'a>(&'a [EntityId]);
+            impl serde::Serialize for Gens<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_seq(self.0.iter().map(|e| e.generation))
+                }
+            }
+            let mut st = s.serialize_struct("Ids", 2)?;
+            st.serialize_field("index_deltas", &Deltas(self.0))?;
+            st.serialize_field("generations", &Gens(self.0))?;
+            st.end()
+        }
+    }
+
+    struct BytesOut<'a>(&'a [u8]);
+
+    impl serde::Serialize for BytesOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    struct LengthsOut<'a>(&'a Column, std::ops::Range<usize>);
+
+    impl serde::Serialize for LengthsOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.1.clone().map(|i| self.0.value(i).len() as u32))
+        }
+    }
+
+    /// A column's rows as ids, value lengths and the values back to back.
+    struct RowsOut<'a>(&'a Column, std::ops::Range<usize>);
+
+    impl serde::Serialize for RowsOut<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_struct("Rows", 3)?;
+            st.serialize_field("ids", &IdsOut(&self.0.entities()[self.1.clone()]))?;
+            st.serialize_field("lengths", &LengthsOut(self.0, self.1.clone()))?;
+            st.serialize_field("data", &BytesOut(self.0.range_data(self.1.clone())))?;
+            st.end()
+        }
+    }
+
+    #[derive(Serialize)]
+    enum ChunkOut<'a> {
+        Entities {
+            part: u32,
+            spawned: IdsOut<'a>,
+            despawned: IdsOut<'a>,
+        },
+        Component {
+            name: &'a str,
+            version: u32,
+            part: u32,
+            added: RowsOut<'a>,
+            changed: RowsOut<'a>,
+            removed: IdsOut<'a>,
+        },
+    }
+
+    fn serde_chunk(job: &Job<'_>) -> Vec<u8> {
+        let body = match job {
+            Job::Entities { part, spawned, despawned } => {
+                ChunkOut::Entities { part: *part, spawned: IdsOut(spawned), despawned: IdsOut(despawned) }
+            }
+            Job::Component { name, version, part, added, changed, removed } => ChunkOut::Component {
+                name,
+                version: *version,
+                part: *part,
+                added: RowsOut(added.0, added.1.clone()),
+                changed: RowsOut(changed.0, changed.1.clone()),
+                removed: IdsOut(removed),
+            },
+        };
+        bincode::serde::encode_to_vec(&body, crate::codec::config()).unwrap()
+    }
+
+    fn arb_ids() -> impl Strategy<Value = Vec<EntityId>> {
+        // Wide indexes and generations so every varint width shows up.
+        proptest::collection::btree_set((any::<u32>(), prop_oneof![0u32..300, any::<u32>()]), 0..40)
+            .prop_map(|s| s.into_iter().map(|(i, g)| EntityId::new(i, g)).collect())
+    }
+
+    fn arb_column() -> impl Strategy<Value = Column> {
+        arb_ids()
+            .prop_flat_map(|ids| {
+                let n = ids.len();
+                (Just(ids), proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), n))
+            })
+            .prop_map(|(ids, values)| {
+                let mut c = Column::new();
+                for (e, v) in ids.into_iter().zip(values) {
+                    c.push(e, &v);
+                }
+                c
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_are_written_as_bincode_serde_writes_them_and_read_back(
+            added in arb_column(),
+            changed in arb_column(),
+            removed in arb_ids(),
+            spawned in arb_ids(),
+            version in any::<u32>(),
+            part in any::<u32>(),
+            cut in 0usize..40,
+        ) {
+            let cut = cut.min(added.len());
+            let jobs = [
+                Job::Entities { part, spawned: &spawned, despawned: &removed },
+                Job::Component {
+                    name: "a name",
+                    version,
+                    part,
+                    added: (&added, cut..added.len()),
+                    changed: (&changed, 0..changed.len()),
+                    removed: &removed,
+                },
+            ];
+            for job in &jobs {
+                let mut ours = Vec::new();
+                put_chunk(&mut ours, job);
+                prop_assert_eq!(&ours, &serde_chunk(job));
+                let (chunk, used) = parse_body(&ours, "chunk").unwrap();
+                prop_assert_eq!(used, ours.len());
+                match (job, chunk) {
+                    (Job::Entities { .. }, DecodedChunk::Entities { part: p, spawned: s, despawned: d }) => {
+                        prop_assert_eq!(p, part);
+                        prop_assert_eq!(&s, &spawned);
+                        prop_assert_eq!(&d, &removed);
+                    }
+                    (Job::Component { .. }, DecodedChunk::Component { name, version: v, part: p, added: a, changed: c, removed: r, .. }) => {
+                        prop_assert_eq!(name.as_str(), "a name");
+                        prop_assert_eq!((v, p), (version, part));
+                        let a = join(std::slice::from_ref(&ours), vec![a]);
+                        let c = join(std::slice::from_ref(&ours), vec![c]);
+                        prop_assert_eq!(a.entities(), &added.entities()[cut..]);
+                        prop_assert_eq!(a.data(), added.range_data(cut..added.len()));
+                        prop_assert_eq!((0..a.len()).map(|i| a.value(i).len()).collect::<Vec<_>>(),
+                            (cut..added.len()).map(|i| added.value(i).len()).collect::<Vec<_>>());
+                        prop_assert_eq!(&c, &changed);
+                        prop_assert_eq!(&r, &removed);
+                    }
+                    _ => prop_assert!(false, "the chunk changed kind"),
+                }
+                // Every truncation is refused with a message, never a panic.
+                for n in 0..ours.len() {
+                    prop_assert!(parse_body(&ours[..n], "chunk").is_err());
+                }
+            }
+        }
+    }
 }

@@ -97,6 +97,17 @@ impl WorldSink for World {
         }));
     }
 
+    fn add_parts<T: Component>(&mut self, batch: &mut HecsBatch, parts: Vec<Vec<T>>) {
+        batch.ty.add::<T>();
+        batch.fills.push(Box::new(move |b: &mut ColumnBatchBuilder| {
+            let mut w = b.writer::<T>().expect("the type was added to the batch");
+            for v in parts.into_iter().flatten() {
+                // Cannot overflow: the batch is sized for exactly one value per entity.
+                let _ = w.push(v);
+            }
+        }));
+    }
+
     fn finish(&mut self, batch: HecsBatch) -> Result<(), String> {
         let HecsBatch { handles, ty, fills } = batch;
         let mut builder = ty.into_batch(handles.len() as u32);

@@ -97,6 +97,11 @@ impl Column {
         &self.data[start..self.ends[i]]
     }
 
+    /// Where each value ends in [`data`](Self::data).
+    pub(crate) fn ends(&self) -> &[usize] {
+        &self.ends
+    }
+
     /// All encoded values back to back.
     pub fn data(&self) -> &[u8] {
         &self.data
@@ -145,33 +150,11 @@ impl Column {
         *self = out;
     }
 
-    /// Builds a column from its parts, checking they agree.
-    pub(crate) fn from_parts(
-        entities: Vec<EntityId>,
-        lengths: &[u32],
-        data: Vec<u8>,
-    ) -> Result<Self, String> {
-        if entities.len() != lengths.len() {
-            return Err(format!("{} entities but {} value lengths", entities.len(), lengths.len()));
-        }
-        let mut ends = Vec::with_capacity(lengths.len());
-        let mut end = 0usize;
-        for &len in lengths {
-            end = end.checked_add(len as usize).ok_or("value lengths overflow")?;
-            ends.push(end);
-        }
-        if end != data.len() {
-            return Err(format!("value lengths add up to {end} bytes but the data has {}", data.len()));
-        }
-        Ok(Self { entities, ends, data })
-    }
-
-    /// Appends all rows of `other` (which must sort after this column's last entity).
-    pub(crate) fn append(&mut self, other: &Column) {
-        let base = self.data.len();
-        self.entities.extend_from_slice(&other.entities);
-        self.ends.extend(other.ends.iter().map(|e| e + base));
-        self.data.extend_from_slice(&other.data);
+    /// A column from parts already known to agree (`ends` non-decreasing, the last = `data.len()`).
+    pub(crate) fn from_raw(entities: Vec<EntityId>, ends: Vec<usize>, data: Vec<u8>) -> Self {
+        debug_assert_eq!(entities.len(), ends.len());
+        debug_assert_eq!(ends.last().copied().unwrap_or(0), data.len());
+        Self { entities, ends, data }
     }
 
     /// The values of rows `range`, back to back.
@@ -186,15 +169,6 @@ impl Column {
         self.entities.reserve(rows);
         self.ends.reserve(rows);
         self.data.reserve(bytes);
-    }
-
-    /// Appends all rows of `other`, moving it in when this column is empty.
-    pub(crate) fn append_owned(&mut self, other: Column) {
-        if self.is_empty() {
-            *self = other;
-        } else {
-            self.append(&other);
-        }
     }
 
     /// Keeps the rows whose entity `keep` accepts.

@@ -41,3 +41,18 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(
         })
         .collect()
 }
+
+/// Below this many bytes a value is dropped in place: a thread costs more than freeing it.
+const BACKGROUND_DROP_BYTES: usize = 1 << 20;
+
+/// Drops `value` on a thread of its own when it holds at least a MiB (`bytes`, the caller's
+/// estimate), so freeing a large structure (many allocations, pages to unmap) is off the
+/// caller's critical path. Drops it here if it is small or no thread starts.
+pub(crate) fn drop_in_background<T: Send + 'static>(value: T, bytes: usize) {
+    if bytes < BACKGROUND_DROP_BYTES {
+        drop(value);
+        return;
+    }
+    // On failure the closure, and `value` with it, is dropped right here.
+    let _ = std::thread::Builder::new().name("ao-ecs-snapshot-drop".into()).spawn(move || drop(value));
+}

@@ -28,9 +28,7 @@ pub enum UnknownPolicy {
 
 /// Encodes one value the way every snapshot stores it (bincode 2, standard config, serde).
 pub fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
-    bincode::serde::encode_into_std_write(value, out, crate::codec::config())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    crate::codec::encode_into(value, out).map_err(|e| e.to_string())
 }
 
 /// Decodes one value stored by [`encode_value`], refusing trailing bytes.
@@ -58,14 +56,17 @@ trait Erased<W: WorldSource + WorldSink>: Send + Sync {
     fn capture(&self, world: &W) -> Result<Column, Error>;
     fn capture_changes(&self, world: &W, changes: &[(EntityId, Change)]) -> Result<ComponentDelta, Error>;
     fn count(&self, world: &W) -> u64;
-    /// Decodes a column into one `Vec<T>` per group, `row_group[i]` being row i's group.
-    fn decode_groups(
+    /// Decodes rows `range` of a column into one `Vec<T>` per group (`row_group[i]` being
+    /// row `range.start + i`'s group; `None`: every row is in group 0).
+    fn decode_range(
         &self,
         column: &Column,
-        row_group: &[u32],
-        sizes: &[usize],
+        range: std::ops::Range<usize>,
+        row_group: Option<&[u32]>,
+        groups: usize,
     ) -> Result<Box<dyn Any + Send>, Error>;
-    fn add_group(&self, sink: &mut W, batch: &mut W::Batch, values: &mut (dyn Any + Send), group: usize);
+    /// Adds group `group`'s values of every decoded range, in order, to `batch`.
+    fn add_group(&self, sink: &mut W, batch: &mut W::Batch, ranges: &mut [Box<dyn Any + Send>], group: usize);
 }
 
 struct Typed<T> {
@@ -140,23 +141,56 @@ impl<T: Component, W: WorldSource + WorldSink> Erased<W> for Typed<T> {
         world.count::<T>()
     }
 
-    fn decode_groups(
+    fn decode_range(
         &self,
         column: &Column,
-        row_group: &[u32],
-        sizes: &[usize],
+        range: std::ops::Range<usize>,
+        row_group: Option<&[u32]>,
+        groups: usize,
     ) -> Result<Box<dyn Any + Send>, Error> {
-        let mut groups: Vec<Vec<T>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
-        for (i, (e, bytes)) in column.iter().enumerate() {
-            let v = decode_value::<T>(bytes).map_err(|m| self.value_error(self.version, e, m))?;
-            groups[row_group[i] as usize].push(v);
+        let ends = &column.ends()[range.clone()];
+        let start = if range.start == 0 { 0 } else { column.ends()[range.start - 1] };
+        let result = match row_group {
+            None => {
+                let mut out: Vec<T> = Vec::with_capacity(range.len());
+                crate::codec::decode_values(column.data(), start, ends, &mut |v| out.push(v))
+                    .map(|()| vec![out])
+            }
+            Some(rows) => {
+                let mut sizes = vec![0usize; groups];
+                for &g in rows {
+                    sizes[g as usize] += 1;
+                }
+                let mut out: Vec<Vec<T>> = sizes.iter().map(|&n| Vec::with_capacity(n)).collect();
+                let mut i = 0;
+                crate::codec::decode_values(column.data(), start, ends, &mut |v| {
+                    out[rows[i] as usize].push(v);
+                    i += 1;
+                })
+                .map(|()| out)
+            }
+        };
+        match result {
+            Ok(groups) => Ok(Box::new(groups)),
+            Err((i, m)) => Err(self.value_error(self.version, column.entities()[range.start + i], m)),
         }
-        Ok(Box::new(groups))
     }
 
-    fn add_group(&self, sink: &mut W, batch: &mut W::Batch, values: &mut (dyn Any + Send), group: usize) {
-        let groups = values.downcast_mut::<Vec<Vec<T>>>().expect("decoded by the same component");
-        sink.add::<T>(batch, std::mem::take(&mut groups[group]));
+    fn add_group(
+        &self,
+        sink: &mut W,
+        batch: &mut W::Batch,
+        ranges: &mut [Box<dyn Any + Send>],
+        group: usize,
+    ) {
+        let parts = ranges
+            .iter_mut()
+            .map(|r| {
+                let groups = r.downcast_mut::<Vec<Vec<T>>>().expect("decoded by the same component");
+                std::mem::take(&mut groups[group])
+            })
+            .collect();
+        sink.add_parts::<T>(batch, parts);
     }
 }
 
@@ -299,69 +333,108 @@ impl<W: WorldSource + WorldSink> Schema<W> {
             }
         }
         let n = state.entities.len();
-        let words = cols.len().div_ceil(64).max(1);
-        let mut sigs = vec![0u64; n * words];
-        let mut positions: Vec<Vec<u32>> = Vec::with_capacity(cols.len());
-        for (k, (_, c)) in cols.iter().enumerate() {
-            let mut pos = Vec::with_capacity(c.column.len());
-            let mut j = 0usize;
-            for &e in c.column.entities() {
-                while j < n && state.entities[j] < e {
-                    j += 1;
-                }
-                if j == n || state.entities[j] != e {
-                    return Err(
-                        ErrorKind::World(format!("component on entity {e}, which is not alive")).into()
-                    );
-                }
-                sigs[j * words + k / 64] |= 1 << (k % 64);
-                pos.push(j as u32);
+        let grouping = if n > 0 && cols.iter().all(|(_, c)| c.column.entities() == state.entities.as_slice())
+        {
+            // The usual world: every entity has every component, one group, nothing to sort out.
+            Grouping {
+                row_groups: vec![None; cols.len()],
+                members: Vec::new(),
+                sigs: vec![vec![u64::MAX; cols.len().div_ceil(64)]],
             }
-            positions.push(pos);
+        } else {
+            group_entities(&state.entities, &cols)?
+        };
+        // Every column cut into runs of rows, decoded in parallel.
+        let groups = grouping.sigs.len();
+        let run = 1usize << 15;
+        let mut jobs: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for (k, (_, c)) in cols.iter().enumerate() {
+            let len = c.column.len();
+            let mut at = 0;
+            while at < len {
+                let to = (at + run).min(len);
+                jobs.push((k, at..to));
+                at = to;
+            }
         }
-        // Group entities by the set of components they have; neighbours usually share one.
-        let mut group_of = vec![0u32; n];
-        let mut group_sigs: Vec<&[u64]> = Vec::new();
-        let mut group_members: Vec<Vec<EntityId>> = Vec::new();
-        let mut lookup: HashMap<&[u64], u32> = HashMap::new();
-        let mut last: Option<(&[u64], u32)> = None;
-        for i in 0..n {
-            let sig = &sigs[i * words..(i + 1) * words];
-            let g = match last {
-                Some((s, g)) if s == sig => g,
-                _ => *lookup.entry(sig).or_insert_with(|| {
-                    group_sigs.push(sig);
-                    group_members.push(Vec::new());
-                    (group_sigs.len() - 1) as u32
-                }),
-            };
-            last = Some((sig, g));
-            group_of[i] = g;
-            group_members[g as usize].push(state.entities[i]);
-        }
-        let sizes: Vec<usize> = group_members.iter().map(Vec::len).collect();
-        let jobs: Vec<(usize, &ComponentColumn, Vec<u32>)> = cols
-            .iter()
-            .zip(&positions)
-            .map(|(&(i, c), pos)| (i, c, pos.iter().map(|&p| group_of[p as usize]).collect()))
-            .collect();
-        let decoded = par_map(&jobs, self.threads, |(i, c, rows)| {
-            self.components[*i].decode_groups(&c.column, rows, &sizes)
+        let decoded = par_map(&jobs, self.threads, |(k, range)| {
+            let (i, c) = cols[*k];
+            let rows = grouping.row_groups[*k].as_ref().map(|g| &g[range.clone()]);
+            self.components[i].decode_range(&c.column, range.clone(), rows, groups)
         });
-        let mut decoded = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut per_column: Vec<Vec<Box<dyn Any + Send>>> = (0..cols.len()).map(|_| Vec::new()).collect();
+        for ((k, _), d) in jobs.iter().zip(decoded) {
+            per_column[*k].push(d?);
+        }
 
         world.clear();
-        for (g, members) in group_members.iter().enumerate() {
+        for g in 0..groups {
+            let members = grouping.members.get(g).map_or(state.entities.as_slice(), Vec::as_slice);
             let mut batch = world.begin(members).map_err(ErrorKind::World)?;
             for (k, (i, _)) in cols.iter().enumerate() {
-                if group_sigs[g][k / 64] & (1 << (k % 64)) != 0 {
-                    self.components[*i].add_group(world, &mut batch, decoded[k].as_mut(), g);
+                if grouping.sigs[g][k / 64] & (1 << (k % 64)) != 0 {
+                    self.components[*i].add_group(world, &mut batch, &mut per_column[k], g);
                 }
             }
             world.finish(batch).map_err(ErrorKind::World)?;
         }
         Ok(())
     }
+}
+
+/// Entities grouped by the set of components they have.
+struct Grouping {
+    /// Per column, each row's group (`None`: all rows are in group 0).
+    row_groups: Vec<Option<Vec<u32>>>,
+    /// Per group, its entities (empty: one group of all entities).
+    members: Vec<Vec<EntityId>>,
+    /// Per group, which columns it has (bit `k` of word `k / 64`).
+    sigs: Vec<Vec<u64>>,
+}
+
+fn group_entities(entities: &[EntityId], cols: &[(usize, &ComponentColumn)]) -> Result<Grouping, Error> {
+    let n = entities.len();
+    let words = cols.len().div_ceil(64).max(1);
+    let mut sigs = vec![0u64; n * words];
+    let mut positions: Vec<Vec<u32>> = Vec::with_capacity(cols.len());
+    for (k, (_, c)) in cols.iter().enumerate() {
+        let mut pos = Vec::with_capacity(c.column.len());
+        let mut j = 0usize;
+        for &e in c.column.entities() {
+            while j < n && entities[j] < e {
+                j += 1;
+            }
+            if j == n || entities[j] != e {
+                return Err(ErrorKind::World(format!("component on entity {e}, which is not alive")).into());
+            }
+            sigs[j * words + k / 64] |= 1 << (k % 64);
+            pos.push(j as u32);
+        }
+        positions.push(pos);
+    }
+    // Group entities by the set of components they have; neighbours usually share one.
+    let mut group_of = vec![0u32; n];
+    let mut group_sigs: Vec<Vec<u64>> = Vec::new();
+    let mut members: Vec<Vec<EntityId>> = Vec::new();
+    let mut lookup: HashMap<&[u64], u32> = HashMap::new();
+    let mut last: Option<(&[u64], u32)> = None;
+    for i in 0..n {
+        let sig = &sigs[i * words..(i + 1) * words];
+        let g = match last {
+            Some((s, g)) if s == sig => g,
+            _ => *lookup.entry(sig).or_insert_with(|| {
+                group_sigs.push(sig.to_vec());
+                members.push(Vec::new());
+                (group_sigs.len() - 1) as u32
+            }),
+        };
+        last = Some((sig, g));
+        group_of[i] = g;
+        members[g as usize].push(entities[i]);
+    }
+    let row_groups =
+        positions.iter().map(|pos| Some(pos.iter().map(|&p| group_of[p as usize]).collect())).collect();
+    Ok(Grouping { row_groups, members, sigs: group_sigs })
 }
 
 impl<W: WorldSource + WorldSink> Upgrade for Schema<W> {

@@ -329,9 +329,16 @@ impl<W: WorldSource + WorldSink> Snapshotter<W> {
         let restored = recovered.report.restored.clone().expect("a recovery restores");
         // The index covers kept components too, so they do not show up as removed.
         self.index = self.hash_index.then(|| HashIndex::of(&state));
-        let mut kept = std::mem::take(state.components_mut());
-        kept.retain(|n, _| self.schema.version_of(n).is_none());
+        let (kept, restored_columns): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            std::mem::take(state.components_mut())
+                .into_iter()
+                .partition(|(n, _)| self.schema.version_of(n).is_none());
         self.kept = kept;
+        // The decoded columns are no longer needed: freeing them need not delay the caller.
+        let bytes =
+            restored_columns.values().map(|c| c.column.data().len() + 16 * c.column.len()).sum::<usize>()
+                + 8 * state.entities().len();
+        crate::parallel::drop_in_background((state, restored_columns), bytes);
         self.pending.clear();
         self.head = Some(Head { id: restored.id, manifest: restored.manifest });
         Ok(recovered.report)

@@ -53,6 +53,22 @@ pub trait WorldSink {
     /// Adds one component to the group: one value per entity, in the entities' order.
     fn add<T: Component>(&mut self, batch: &mut Self::Batch, values: Vec<T>);
 
+    /// Adds one component to the group from consecutive runs of values that together hold
+    /// one value per entity, in the entities' order (a restore decodes runs in parallel).
+    /// The default joins the runs and calls [`add`](WorldSink::add).
+    fn add_parts<T: Component>(&mut self, batch: &mut Self::Batch, parts: Vec<Vec<T>>) {
+        if parts.len() == 1 {
+            let values = parts.into_iter().next().unwrap_or_default();
+            self.add(batch, values);
+        } else {
+            let mut values = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+            for p in parts {
+                values.extend(p);
+            }
+            self.add(batch, values);
+        }
+    }
+
     /// Spawns the group.
     fn finish(&mut self, batch: Self::Batch) -> Result<(), String>;
 }

@@ -278,6 +278,51 @@ fn bench(c: &mut Criterion) {
         g.bench_function("limit: blake3 raw bytes", |b| b.iter(|| blake3::hash(&raw)));
         g.finish();
 
+        // The ratios, from ours and the peer timed alternately on the same world (best of 7
+        // each, so other work on the machine weighs on both alike).
+        let mut rsnap = Snapshotter::new(schema(), store.clone()).hash_index(false);
+        let (mut of, mut pf, mut or, mut pr, mut od) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+        let ms = |since: Instant| since.elapsed().as_secs_f64() * 1e3;
+        // A new base, so the deltas below hold only their own 1 % (the hashing bench above
+        // changed the world through the same log).
+        tick += 1;
+        snap.full(&w, tick, 0).unwrap();
+        log.forget_until(tick);
+        for _ in 0..7 {
+            let start = Instant::now();
+            let st = sch.capture(&w).unwrap();
+            drop(encode_full(&st, full_manifest(&st, 1, 0), &opts).unwrap());
+            drop(st);
+            of = of.min(ms(start));
+            let start = Instant::now();
+            drop(peer_snapshot(&w));
+            pf = pf.min(ms(start));
+            let start = Instant::now();
+            let mut restored = hecs::World::new();
+            rsnap.recover(&mut restored).unwrap();
+            drop(restored);
+            or = or.min(ms(start));
+            let start = Instant::now();
+            drop(peer_restore(&peer, peer_raw_len));
+            pr = pr.min(ms(start));
+        }
+        // Deltas in their own loop: right after a recovery they would also wait for the
+        // recovered state being freed in the background.
+        for _ in 0..7 {
+            tick += 1;
+            changed_one_percent(&mut w, &mut log, tick);
+            let start = Instant::now();
+            drop(snap.delta(&w, Changes::Log(&log), tick, 0).unwrap());
+            od = od.min(ms(start));
+            log.forget_until(tick);
+        }
+        println!(
+            "ratios/{label}: full {of:.1} ms vs peer {pf:.1} ms = {:.2}x; recovery {or:.1} ms vs peer {pr:.1} ms = {:.2}x; 1% delta {od:.2} ms = {:.2}% of full",
+            of / pf,
+            or / pr,
+            od * 100.0 / of
+        );
+
         let raw_ours: u64 =
             decode(&full, &DecodeLimits::default()).unwrap().chunks.iter().map(|c| c.raw_len).sum();
         println!(
