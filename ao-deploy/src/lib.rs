@@ -28,6 +28,10 @@
 //!   the process module checks) — and takes switches only from the deployer.
 //!   Its buffer is bounded ([`ROUTER_MAX_BUFFER`]): when full, a message is
 //!   refused to its sender (`Deploy-Router-Busy`), never dropped silently.
+//!   Messages forwarded before a hold and still in flight are waited for: an
+//!   export that finds the process behind the router's last forwarded sequence
+//!   number waits and exports again, up to [`StateOptions::drain_timeout_ms`],
+//!   and only past it rolls back.
 //! - **The process module** ([`DEPLOY_LUA`]): loaded before a release's code.
 //!   The game sees a forwarded message as sent by its original sender only when
 //!   it comes from its router, so authorization and replies keep working;
@@ -123,7 +127,7 @@
 //!         scale_down_delay_ms: 1_000,
 //!     },
 //!     validation: Validation::default(),
-//!     state: StateOptions { globals: vec!["Score".into()], chunk_bytes: 1024 },
+//!     state: StateOptions { globals: vec!["Score".into()], chunk_bytes: 1024, ..StateOptions::default() },
 //!     finalize: Finalize::Auto,
 //!     authority: ao.signer(),
 //!     labels: Default::default(),
