@@ -42,7 +42,8 @@
 //!   torn tail is cut (its bytes kept beside the journal) and reported, a
 //!   corrupt record refused with its offset.
 //!   **Lease** ([`acquire`]): one rollout per process; a second deployer is told
-//!   who holds it; a stale lease is taken over only explicitly.
+//!   who holds it; a stale lease is taken over only explicitly, and a renewal
+//!   racing that takeover never overwrites it (the old holder learns it lost).
 //! - **Plans** ([`PlanRun`], [`run_plan`]): rollouts in a dependency graph,
 //!   independent parts in parallel, the done parts rolled back in reverse order
 //!   when one fails.
