@@ -1890,6 +1890,14 @@ fn rollback_ops(u: &UnitModel, previous: &str) -> Vec<Op> {
 fn describe(spec: &RolloutSpec, t: &crate::spec::Target, op: &Op) -> String {
     let short = |p: &ProcessId| p.as_str()[..8].to_owned();
     let router = t.router.as_ref().map_or_else(|| "(no router)".to_owned(), short);
+    let drain = if t.router.is_some() {
+        format!(
+            ", once the process has handled every message forwarded before the hold (waits up to {} ms)",
+            spec.state.drain_timeout_ms
+        )
+    } else {
+        String::new()
+    };
     match op {
         Op::Spawn => match &spec.strategy {
             Strategy::BlueGreen { spawn, .. } | Strategy::Canary { spawn, .. } => {
@@ -1910,11 +1918,11 @@ fn describe(spec: &RolloutSpec, t: &crate::spec::Target, op: &Op) -> String {
         }
         Op::Hold => format!("router {router} buffers every message"),
         Op::Snapshot { .. } => {
-            format!("exports the state of {} ({})", short(&t.process), spec.state.globals.join(", "))
+            format!("exports the state of {} ({}){drain}", short(&t.process), spec.state.globals.join(", "))
         }
         Op::Restore { .. } => format!("imports the snapshot into {}", short(&t.process)),
         Op::Transfer { from, to } => {
-            format!("moves {} from {from} to {to}, checked by BLAKE3", spec.state.globals.join(", "))
+            format!("moves {} from {from} to {to}, checked by BLAKE3{drain}", spec.state.globals.join(", "))
         }
         Op::Smoke { .. } => format!("dry-runs {} smoke test(s)", spec.validation.smoke.len()),
         Op::Route { primary, shadow, .. } => match shadow {

@@ -836,6 +836,14 @@ fn blue_green_waits_for_messages_in_flight_at_the_hold() {
 #[test]
 fn blue_green_past_the_drain_timeout_rolls_back_and_loses_nothing() {
     let (spec, world, entries, run) = blue_green_with_latency(20_000, 3_000);
+    // The plan says how long the transfer may wait.
+    let plan = Rollout::preview(&spec).unwrap();
+    let transfer = plan.iter().find(|p| p.step == "transfer state blue -> green").unwrap();
+    assert!(
+        transfer.detail.ends_with("forwarded before the hold (waits up to 3000 ms)"),
+        "{}",
+        transfer.detail
+    );
     assert_eq!(run.phase, Phase::RolledBack);
     let why = run.failure.clone().unwrap();
     assert!(why.contains("still in flight after waiting 3000 ms (state.drain_timeout_ms)"), "{why}");
