@@ -571,4 +571,19 @@ mod tests {
             assert_eq!(left, ["lease.json"], "round {round}: nothing left behind");
         }
     }
+    /// A lock left by a deployer that crashed while holding it does not block
+    /// everyone for good: past its age limit it is broken.
+    #[test]
+    fn a_lock_left_by_a_crash_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lease.json");
+        let lock = dir.path().join(".lease.json.lock");
+        std::fs::create_dir(&lock).unwrap();
+        let old = std::time::SystemTime::now() - STALE_LOCK - std::time::Duration::from_secs(1);
+        std::fs::File::open(&lock).unwrap().set_modified(old).unwrap();
+        let g = acquire(&path, "ann", "r1", Timestamp::from_millis(1), 60_000).unwrap();
+        assert_eq!(read_lease(&path).unwrap().unwrap().token, g.lease().token);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["lease.json"], "the lock is gone after use");
+    }
 }
