@@ -331,7 +331,8 @@ Handlers.prepend('deploy.export-state', function(msg) return msg.Action == 'Expo
       msg.reply({ Action = 'State-Error', Error = tostring(blob) })
       return
     end
-    D.Export = { id = id, blob = blob }
+    -- The ledger as of the blob: a message handled between chunks is not in it.
+    D.Export = { id = id, blob = blob, last = D.Ledger.last }
   end
   local blob = D.Export.blob
   local chunks = math.max(1, (#blob + size - 1) // size)
@@ -341,7 +342,7 @@ Handlers.prepend('deploy.export-state', function(msg) return msg.Action == 'Expo
   end
   msg.reply({
     Action = 'State-Chunk', ['Export-Id'] = id, Chunk = tostring(chunk), Chunks = tostring(chunks),
-    ['Total-Bytes'] = tostring(#blob), ['Ledger-Last'] = tostring(D.Ledger.last),
+    ['Total-Bytes'] = tostring(#blob), ['Ledger-Last'] = tostring(D.Export.last),
     Data = blob:sub((chunk - 1) * size + 1, chunk * size),
   })
   if chunk == chunks then D.Export = nil end

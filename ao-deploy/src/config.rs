@@ -11,6 +11,7 @@
 //! [defaults]
 //! strategy = "blue-green"          # in-place | blue-green | rolling | canary
 //! scale_down_delay = "30s"
+//! drain_timeout = "30s"            # wait this long at a hold for messages still in flight
 //! globals = ["Arena"]              # the Lua globals that hold the game state
 //! health = { duration = "30s", interval = "5s", max_failures = 0 }
 //! [[defaults.smoke]]
@@ -78,6 +79,9 @@ pub struct ProcessDeploy {
     pub globals: Vec<String>,
     /// State chunk size.
     pub chunk_bytes: usize,
+    /// How long a hold waits for messages forwarded before it and still in
+    /// flight to the process before the rollout rolls back, ms.
+    pub drain_timeout_ms: u64,
     /// Processes deployed (verified) before this one in a plan.
     pub depends_on: Vec<String>,
 }
@@ -95,6 +99,7 @@ impl Default for ProcessDeploy {
             health: HealthWindow { duration_ms: 30_000, interval_ms: 5_000, max_failures: 0 },
             globals: Vec::new(),
             chunk_bytes: 64 * 1024,
+            drain_timeout_ms: crate::spec::StateOptions::default().drain_timeout_ms,
             depends_on: Vec::new(),
         }
     }
@@ -145,6 +150,7 @@ struct RawProcess {
     scale_down_delay: Option<Spanned<String>>,
     globals: Option<Vec<String>>,
     chunk_bytes: Option<Spanned<usize>>,
+    drain_timeout: Option<Spanned<String>>,
     depends_on: Option<Vec<String>>,
     health: Option<RawHealth>,
     smoke: Option<Vec<RawSmoke>>,
@@ -415,6 +421,9 @@ impl DeployConfig {
         if let Some(d) = &raw.scale_down_delay {
             p.scale_down_delay_ms = ctx.duration(d, &format!("{path}.scale_down_delay"))?;
         }
+        if let Some(d) = &raw.drain_timeout {
+            p.drain_timeout_ms = ctx.duration(d, &format!("{path}.drain_timeout"))?;
+        }
         if let Some(g) = &raw.globals {
             p.globals.clone_from(g);
         }
@@ -560,6 +569,7 @@ canary.steps = [{ set_weight = 20 }, { analysis = "errors" }, { pause = "forever
 [processes.rules]
 strategy = "in-place"
 router = false
+drain_timeout = "2m"
 
 [analysis.errors]
 interval = "10s"
@@ -583,6 +593,8 @@ checks = [{ metric = "canary_error_ratio", cmp = "<=", threshold = 0.01 }]
         );
         assert_eq!(w.canary_steps[2], CanaryStep::Pause(None));
         assert_eq!(c.process("rules").strategy, StrategyKind::InPlace);
+        assert_eq!(c.process("rules").drain_timeout_ms, 120_000);
+        assert_eq!(w.drain_timeout_ms, 30_000, "the default");
         assert_eq!(c.process("lobby").strategy, StrategyKind::BlueGreen, "unlisted: the defaults");
     }
 

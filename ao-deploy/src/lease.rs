@@ -14,6 +14,15 @@
 //! starting a second deployer while the first still runs on that host is
 //! refused like anyone else, and one resuming after a crash gets the lease back
 //! (with a new token, so a first run that was not dead after all stops).
+//!
+//! Every change of the lease file (acquire, renew, take over, release) runs
+//! under a small lock beside it, `.lease.json.lock`, a directory whose
+//! creation is atomic: a renewal reads the lease, sees its token and writes
+//! the renewed lease with no takeover in between, so a takeover that won is
+//! never overwritten by the renewal it raced (the renewal then finds the new
+//! token and fails with [`ErrorKind::LeaseLost`]). The lock is held for a
+//! read and a write; one left by a deployer that crashed holding it is broken
+//! after [`STALE_LOCK`].
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,6 +31,65 @@ use ao_health::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
+
+/// How old the lease's lock must be before it is taken for one left by a
+/// deployer that crashed while holding it (it is held for a read and a write).
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long to wait for the lease's lock before giving up with an error.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The lock every change of a lease file holds: a directory beside it.
+struct LeaseLock {
+    dir: PathBuf,
+}
+
+impl LeaseLock {
+    fn take(path: &Path) -> Result<Self, Error> {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lease");
+        let dir = parent.join(format!(".{name}.lock"));
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(Self { dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let age = std::fs::metadata(&dir)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|m| m.elapsed().ok());
+                    if age.is_some_and(|a| a > STALE_LOCK) {
+                        // Left by a crash: moved away under a unique name, so
+                        // that of two deployers breaking it only one does.
+                        let broken = parent
+                            .join(format!(".{name}.lock.broken-{}", token(name, Timestamp::from_millis(0))));
+                        if std::fs::rename(&dir, &broken).is_ok() {
+                            let _ = std::fs::remove_dir(&broken);
+                        }
+                        continue;
+                    }
+                    if start.elapsed() > LOCK_WAIT {
+                        return Err(Error::io(
+                            &dir,
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!("the lease's lock is held for over {} s", LOCK_WAIT.as_secs()),
+                            ),
+                        ));
+                    }
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(Error::io(&dir, e)),
+            }
+        }
+    }
+}
+
+impl Drop for LeaseLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
 
 /// What the lease file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +211,7 @@ pub fn acquire(
     let lease = new_lease(holder, rollout, now, ttl_ms);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let _lock = LeaseLock::take(path)?;
     match create_whole(path, dir, &lease) {
         Ok(()) => Ok(LeaseGuard { path: path.to_path_buf(), lease }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -214,6 +283,7 @@ pub fn take_over(
     now: Timestamp,
     ttl_ms: u64,
 ) -> Result<(LeaseGuard, Lease), Error> {
+    let _lock = LeaseLock::take(path)?;
     let current = read_lease(path)?.ok_or_else(|| {
         Error::new(ErrorKind::JournalMismatch(format!("no lease at {} to take over", path.display())))
     })?;
@@ -267,6 +337,8 @@ impl LeaseGuard {
 
     /// Renews it; fails with [`ErrorKind::LeaseLost`] if someone took it over.
     pub fn renew(&mut self, now: Timestamp) -> Result<(), Error> {
+        // Read and written under the lock: no takeover can come in between.
+        let _lock = LeaseLock::take(&self.path)?;
         match read_lease(&self.path)? {
             Some(l) if l.token == self.lease.token => {
                 self.lease.renewed_ms = now.as_millis();
@@ -293,6 +365,7 @@ impl LeaseGuard {
 
     /// Gives the lease up (only if it is still this holder's).
     pub fn release(self) -> Result<(), Error> {
+        let _lock = LeaseLock::take(&self.path)?;
         match read_lease(&self.path)? {
             Some(l) if l.token == self.lease.token => {
                 std::fs::remove_file(&self.path).map_err(|e| Error::io(&self.path, e))
@@ -445,5 +518,72 @@ mod tests {
                 }
             }
         }
+    }
+    /// A renewal racing a takeover that won must not write its lease over the
+    /// new one: the takeover's lease stays, the old holder learns it lost.
+    #[test]
+    fn a_renewal_racing_a_takeover_never_overwrites_the_new_lease() {
+        let t = Timestamp::from_millis;
+        for round in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("lease.json");
+            // Ann's clock lags: her renewals leave the lease stale for bob.
+            let mut ann = acquire(&path, "ann", "r1", t(1), 1_000).unwrap();
+            let barrier = std::sync::Barrier::new(2);
+            let (renewed, taken) = std::thread::scope(|s| {
+                let renewer = s.spawn(|| {
+                    barrier.wait();
+                    let mut n = 0u64;
+                    loop {
+                        if let Err(e) = ann.renew(t(2 + n % 100)) {
+                            return (n, e);
+                        }
+                        n += 1;
+                        assert!(n <= 20_000, "round {round}: ann never learned she lost the lease");
+                    }
+                });
+                let taker = s.spawn(|| {
+                    barrier.wait();
+                    loop {
+                        match take_over(&path, "bob", t(10_000), 60_000) {
+                            Ok((g, _)) => return g,
+                            // Caught between ann's steps: try again, as an operator would.
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    ErrorKind::LeaseLost { .. } | ErrorKind::LeaseHeld { .. }
+                                ) => {}
+                            Err(e) => panic!("round {round}: {e}"),
+                        }
+                    }
+                });
+                (renewer.join().unwrap(), taker.join().unwrap())
+            });
+            let (_, lost) = renewed;
+            assert!(
+                matches!(lost.kind(), ErrorKind::LeaseLost { holder } if holder == "bob"),
+                "round {round}: {lost}"
+            );
+            assert_eq!(read_lease(&path).unwrap().unwrap().token, taken.lease().token, "round {round}");
+            taken.check().unwrap();
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(left, ["lease.json"], "round {round}: nothing left behind");
+        }
+    }
+    /// A lock left by a deployer that crashed while holding it does not block
+    /// everyone for good: past its age limit it is broken.
+    #[test]
+    fn a_lock_left_by_a_crash_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lease.json");
+        let lock = dir.path().join(".lease.json.lock");
+        std::fs::create_dir(&lock).unwrap();
+        let old = std::time::SystemTime::now() - STALE_LOCK - std::time::Duration::from_secs(1);
+        std::fs::File::open(&lock).unwrap().set_modified(old).unwrap();
+        let g = acquire(&path, "ann", "r1", Timestamp::from_millis(1), 60_000).unwrap();
+        assert_eq!(read_lease(&path).unwrap().unwrap().token, g.lease().token);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["lease.json"], "the lock is gone after use");
     }
 }

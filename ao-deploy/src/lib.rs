@@ -28,6 +28,10 @@
 //!   the process module checks) — and takes switches only from the deployer.
 //!   Its buffer is bounded ([`ROUTER_MAX_BUFFER`]): when full, a message is
 //!   refused to its sender (`Deploy-Router-Busy`), never dropped silently.
+//!   Messages forwarded before a hold and still in flight are waited for: an
+//!   export that finds the process behind the router's last forwarded sequence
+//!   number waits and exports again, up to [`StateOptions::drain_timeout_ms`],
+//!   and only past it rolls back.
 //! - **The process module** ([`DEPLOY_LUA`]): loaded before a release's code.
 //!   The game sees a forwarded message as sent by its original sender only when
 //!   it comes from its router, so authorization and replies keep working;
@@ -38,7 +42,8 @@
 //!   torn tail is cut (its bytes kept beside the journal) and reported, a
 //!   corrupt record refused with its offset.
 //!   **Lease** ([`acquire`]): one rollout per process; a second deployer is told
-//!   who holds it; a stale lease is taken over only explicitly.
+//!   who holds it; a stale lease is taken over only explicitly, and a renewal
+//!   racing that takeover never overwrites it (the old holder learns it lost).
 //! - **Plans** ([`PlanRun`], [`run_plan`]): rollouts in a dependency graph,
 //!   independent parts in parallel, the done parts rolled back in reverse order
 //!   when one fails.
@@ -123,7 +128,7 @@
 //!         scale_down_delay_ms: 1_000,
 //!     },
 //!     validation: Validation::default(),
-//!     state: StateOptions { globals: vec!["Score".into()], chunk_bytes: 1024 },
+//!     state: StateOptions { globals: vec!["Score".into()], chunk_bytes: 1024, ..StateOptions::default() },
 //!     finalize: Finalize::Auto,
 //!     authority: ao.signer(),
 //!     labels: Default::default(),

@@ -651,6 +651,12 @@ enum Sub {
     Waiting {
         until: Timestamp,
     },
+    /// An export found the process behind the router (messages forwarded
+    /// before the hold still in flight): wait, then export again, until `deadline`.
+    Draining {
+        deadline: Timestamp,
+        wait: bool,
+    },
     Blocked,
 }
 
@@ -1187,6 +1193,9 @@ impl Rollout {
                 ActionKind::Load { process, release, router }
             }
             Op::Hold => ActionKind::Hold { router: router? },
+            Op::Snapshot { .. } | Op::Transfer { .. } if self.drain_wait(li).is_some() => {
+                ActionKind::Wait { until: self.drain_wait(li)? }
+            }
             Op::Snapshot { carry } => ActionKind::Snapshot {
                 process: blue?,
                 key: snapshot_key(&self.units[unit].name, carry),
@@ -1264,6 +1273,52 @@ impl Rollout {
         };
         self.units[unit].touched = true;
         Some(kind)
+    }
+
+    /// When a draining step waits until, if it waits now.
+    fn drain_wait(&self, li: usize) -> Option<Timestamp> {
+        match self.stages[self.stage][li].sub {
+            Sub::Draining { deadline, wait: true } => {
+                Some(deadline.min(self.now + ms(self.spec.state.drain_interval_ms)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Judges an export's `last_seq` against what the router had forwarded
+    /// when it started holding: equal passes; behind means messages are still
+    /// in flight to the process, so the step waits and exports again, up to
+    /// `state.drain_timeout_ms` after it first found them; ahead cannot happen.
+    fn drain(&mut self, li: usize, unit: usize, who: &str, last_seq: u64) -> Result<Progress, String> {
+        let u = &self.units[unit];
+        let Some(held) = u.router.as_ref().and_then(|r| r.held_seq.filter(|_| r.mode == RouteMode::Hold))
+        else {
+            return Ok(Progress::Next);
+        };
+        if last_seq == held {
+            return Ok(Progress::Next);
+        }
+        if last_seq > held {
+            return Err(format!(
+                "the {who} had handled forwarded message {last_seq}, the router forwarded only {held}"
+            ));
+        }
+        let timeout = self.spec.state.drain_timeout_ms;
+        let now = self.now;
+        let sub = &mut self.stages[self.stage][li].sub;
+        let deadline = match sub {
+            Sub::Draining { deadline, .. } => *deadline,
+            _ => now + ms(timeout),
+        };
+        if now >= deadline {
+            return Err(format!(
+                "the {who} had handled forwarded message {last_seq}, the router forwarded {held} before the hold: \
+                 {} message(s) still in flight after waiting {timeout} ms (state.drain_timeout_ms)",
+                held - last_seq
+            ));
+        }
+        *sub = Sub::Draining { deadline, wait: true };
+        Ok(Progress::Again)
     }
 
     fn complete(&mut self, li: usize, result: Result<Outcome, String>) -> Result<(), Error> {
@@ -1393,12 +1448,14 @@ impl Rollout {
                 if !carry {
                     u.snapshot = true;
                 }
-                match u.router.as_ref().and_then(|r| r.held_seq.filter(|_| r.mode == RouteMode::Hold)) {
-                    Some(held) if held != *last_seq => Err(format!(
-                        "the process had handled forwarded message {last_seq}, the router forwarded {held}: messages in flight"
-                    )),
-                    _ => Ok(Progress::Next),
+                self.drain(li, unit, "process", *last_seq)
+            }
+            (Op::Snapshot { .. } | Op::Transfer { .. }, Outcome::Waited) => {
+                match &mut self.stages[self.stage][li].sub {
+                    Sub::Draining { wait, .. } => *wait = false,
+                    _ => return Err(mismatch()),
                 }
+                Ok(Progress::Again)
             }
             (Op::Restore { .. }, Outcome::Restored { discarded, .. }) => {
                 if *discarded > 0 {
@@ -1410,16 +1467,11 @@ impl Rollout {
                 Ok(Progress::Next)
             }
             (Op::Transfer { .. }, Outcome::Transferred { migrated, imported, source_last_seq, .. }) => {
-                let held = u.router.as_ref().and_then(|r| r.held_seq.filter(|_| r.mode == RouteMode::Hold));
-                if migrated != imported {
-                    Err(format!("the destination holds state {imported}, expected {migrated}"))
-                } else if held.is_some_and(|h| h != *source_last_seq) {
-                    Err(format!(
-                        "the source had handled forwarded message {source_last_seq}, the router forwarded {}: messages in flight",
-                        held.unwrap_or_default()
-                    ))
+                if migrated == imported {
+                    // Behind: the next export replaces what the destination holds.
+                    self.drain(li, unit, "source", *source_last_seq)
                 } else {
-                    Ok(Progress::Next)
+                    Err(format!("the destination holds state {imported}, expected {migrated}"))
                 }
             }
             (Op::Smoke { .. }, Outcome::Smoke { failures }) => {
@@ -1838,6 +1890,14 @@ fn rollback_ops(u: &UnitModel, previous: &str) -> Vec<Op> {
 fn describe(spec: &RolloutSpec, t: &crate::spec::Target, op: &Op) -> String {
     let short = |p: &ProcessId| p.as_str()[..8].to_owned();
     let router = t.router.as_ref().map_or_else(|| "(no router)".to_owned(), short);
+    let drain = if t.router.is_some() {
+        format!(
+            ", once the process has handled every message forwarded before the hold (waits up to {} ms)",
+            spec.state.drain_timeout_ms
+        )
+    } else {
+        String::new()
+    };
     match op {
         Op::Spawn => match &spec.strategy {
             Strategy::BlueGreen { spawn, .. } | Strategy::Canary { spawn, .. } => {
@@ -1858,11 +1918,11 @@ fn describe(spec: &RolloutSpec, t: &crate::spec::Target, op: &Op) -> String {
         }
         Op::Hold => format!("router {router} buffers every message"),
         Op::Snapshot { .. } => {
-            format!("exports the state of {} ({})", short(&t.process), spec.state.globals.join(", "))
+            format!("exports the state of {} ({}){drain}", short(&t.process), spec.state.globals.join(", "))
         }
         Op::Restore { .. } => format!("imports the snapshot into {}", short(&t.process)),
         Op::Transfer { from, to } => {
-            format!("moves {} from {from} to {to}, checked by BLAKE3", spec.state.globals.join(", "))
+            format!("moves {} from {from} to {to}, checked by BLAKE3{drain}", spec.state.globals.join(", "))
         }
         Op::Smoke { .. } => format!("dry-runs {} smoke test(s)", spec.validation.smoke.len()),
         Op::Route { primary, shadow, .. } => match shadow {

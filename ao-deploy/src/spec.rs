@@ -301,12 +301,34 @@ pub struct StateOptions {
     pub globals: Vec<String>,
     /// Largest piece of state per message.
     pub chunk_bytes: usize,
+    /// How long, after the router holds traffic, the rollout waits for the
+    /// process to handle every message the router forwarded before the hold
+    /// (messages still in flight on AO) before it gives up and rolls back.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+    /// How often it exports again while it waits for those messages.
+    #[serde(default = "default_drain_interval_ms")]
+    pub drain_interval_ms: u64,
+}
+
+/// 30 s: several AO message round trips under load.
+fn default_drain_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_drain_interval_ms() -> u64 {
+    1_000
 }
 
 impl Default for StateOptions {
-    /// No globals; 64 KiB chunks.
+    /// No globals; 64 KiB chunks; drain for 30 s, checking every second.
     fn default() -> Self {
-        Self { globals: Vec::new(), chunk_bytes: 64 * 1024 }
+        Self {
+            globals: Vec::new(),
+            chunk_bytes: 64 * 1024,
+            drain_timeout_ms: default_drain_timeout_ms(),
+            drain_interval_ms: default_drain_interval_ms(),
+        }
     }
 }
 
@@ -360,6 +382,9 @@ impl RolloutSpec {
         }
         if self.state.chunk_bytes < 16 {
             return Err(Error::spec(format!("state.chunk_bytes {} is below 16", self.state.chunk_bytes)));
+        }
+        if self.state.drain_interval_ms == 0 {
+            return Err(Error::spec("state.drain_interval_ms must be above 0"));
         }
         if self.validation.health.interval_ms == 0 {
             return Err(Error::spec("validation.health.interval_ms must be above 0"));
@@ -476,7 +501,11 @@ mod tests {
                 }],
                 health: HealthWindow { duration_ms: 60_000, interval_ms: 10_000, max_failures: 1 },
             },
-            state: StateOptions { globals: vec!["Arena".into()], chunk_bytes: 65_536 },
+            state: StateOptions {
+                globals: vec!["Arena".into()],
+                chunk_bytes: 65_536,
+                ..StateOptions::default()
+            },
             finalize: Finalize::Auto,
             authority: Address::from_bytes([9; 32]),
             labels: BTreeMap::from([("by".into(), "ann".into())]),

@@ -369,3 +369,28 @@ fn a_switch_that_fails_halfway_through_the_flush_keeps_the_buffer() {
         (Some(5), Some(0), Some(5))
     );
 }
+
+#[test]
+fn an_export_names_the_ledger_of_the_state_it_carries_not_a_later_one() {
+    let w = World::new(LocalAo::new());
+    let mut players = support::Players::new(4, 9);
+    players.send(&w.ao, &w.router, 20);
+    let chunk = |n: &str| {
+        let (_, r) =
+            w.ao.call(msg(
+                &w.blue,
+                &[("Action", "Export-State"), ("Export-Id", "l"), ("Chunk-Size", "64"), ("Chunk", n)],
+            ))
+            .unwrap();
+        let m = r.messages.into_iter().find(|m| m.tag("Action") == Some("State-Chunk")).unwrap();
+        (m.tag("Chunks").unwrap().to_owned(), m.tag("Ledger-Last").unwrap().to_owned())
+    };
+    let (chunks, first) = chunk("1");
+    assert_ne!(chunks, "1", "a state of several chunks");
+    assert_eq!(first, "20");
+    // Handled between chunks: not in the exported state, so not in its ledger.
+    players.send(&w.ao, &w.router, 3);
+    assert_eq!(info(&w.ao, &w.blue)["ledger"]["last"].as_u64(), Some(23));
+    let (_, last) = chunk(&chunks);
+    assert_eq!(last, "20", "the last chunk reports the ledger as of the exported state");
+}

@@ -7,6 +7,12 @@
 //! (rollback) with no message lost or doubled; a quiet rollout is always
 //! waiting for an operator, never stuck; replaying the events gives the same
 //! actions.
+//!
+//! The in-flight model: a message the router forwards reaches its process
+//! after a latency drawn from a script (in order per destination, as one
+//! sender's messages do on AO), so at the hold some messages may be forwarded
+//! and not yet handled; the rollout must wait for them (up to its drain
+//! timeout) and roll back cleanly past it.
 
 use std::collections::BTreeMap;
 
@@ -78,6 +84,11 @@ struct World {
     sent: BTreeMap<String, u64>,
     now: u64,
     spawned: BTreeMap<String, ProcessId>,
+    /// Latency (ms) of each forwarded message in turn; empty: delivered at once.
+    latency: Vec<u16>,
+    latency_at: usize,
+    /// Forwarded and not yet delivered: (destination, seq, arrival time).
+    inflight: Vec<(ProcessId, u64, u64)>,
 }
 
 fn mix(d: u64, seq: u64) -> u64 {
@@ -106,8 +117,38 @@ impl World {
         }
     }
 
+    /// Sends a forwarded message down the router's channel to `to`: it
+    /// arrives after `delay` ms, never before one sent earlier to `to`.
+    fn forward(&mut self, to: &ProcessId, seq: u64, delay: u64) {
+        let behind = self.inflight.iter().filter(|m| &m.0 == to).map(|m| m.2).max();
+        let at = (self.now + delay).max(behind.unwrap_or(0));
+        if at <= self.now && behind.is_none() {
+            self.deliver(to, seq);
+        } else {
+            self.inflight.push((to.clone(), seq, at));
+        }
+    }
+
+    fn next_latency(&mut self) -> u64 {
+        let l = self.latency.get(self.latency_at % self.latency.len().max(1)).copied().unwrap_or(0);
+        self.latency_at += 1;
+        u64::from(l)
+    }
+
+    /// Delivers every forwarded message whose time has come, in order.
+    fn tick(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.inflight).into_iter().partition(|m| m.2 <= now);
+        self.inflight = later;
+        for (to, seq, _) in due {
+            self.deliver(&to, seq);
+        }
+    }
+
     /// A player message to a position (its router, or the process itself).
     fn player(&mut self, unit: &str, entry: &ProcessId) {
+        self.tick();
         *self.sent.entry(unit.into()).or_default() += 1;
         if let Some(r) = self.routers.get_mut(entry) {
             r.seq += 1;
@@ -115,7 +156,8 @@ impl World {
             match r.mode.clone() {
                 SimMode::Hold => r.buffer.push(seq),
                 SimMode::Forward { primary, shadow } => {
-                    self.deliver(&primary, seq);
+                    let delay = self.next_latency();
+                    self.forward(&primary, seq, delay);
                     if let Some((s, w)) = shadow
                         && seq % 100 < u64::from(w)
                         && let Some(p) = self.procs.get_mut(&s)
@@ -132,6 +174,7 @@ impl World {
 
     /// Runs one action; `rollback` says whether the core is rolling back.
     fn run(&mut self, a: &Action, rollback: bool, spec: &RolloutSpec) -> Result<Outcome, String> {
+        self.tick();
         let may_fail = !rollback || self.faults_in_rollback;
         let f = self.draw();
         // f < 12: the action fails for good; odd f among those: it took effect anyway.
@@ -235,7 +278,7 @@ impl World {
                 let buffered = std::mem::take(&mut r.buffer);
                 let flushed = buffered.len() as u64;
                 for seq in buffered {
-                    self.deliver(primary, seq);
+                    self.forward(primary, seq, 0);
                 }
                 if fail {
                     return Err("route reply lost".into());
@@ -327,6 +370,9 @@ fn build(setup: &Setup) -> (RolloutSpec, World, Vec<(String, ProcessId)>) {
         sent: BTreeMap::new(),
         now: 0,
         spawned: BTreeMap::new(),
+        latency: Vec::new(),
+        latency_at: 0,
+        inflight: Vec::new(),
     };
     let previous = release("1");
     let n = if setup.kind == 2 { usize::from(setup.shards.max(1)) } else { 1 };
@@ -408,7 +454,7 @@ fn build(setup: &Setup) -> (RolloutSpec, World, Vec<(String, ProcessId)>) {
             }],
             health: HealthWindow { duration_ms: setup.health_ms, interval_ms: 1_000, max_failures: 1 },
         },
-        state: StateOptions { globals: vec!["Arena".into()], chunk_bytes: 1024 },
+        state: StateOptions { globals: vec!["Arena".into()], chunk_bytes: 1024, ..StateOptions::default() },
         finalize: if setup.manual { Finalize::Manual } else { Finalize::Auto },
         authority: Address::from_bytes([9; 32]),
         labels: BTreeMap::new(),
@@ -434,6 +480,8 @@ fn setups() -> impl Strategy<Value = Setup> {
 
 struct Run {
     phase: Phase,
+    failure: Option<String>,
+    rollback_error: Option<String>,
     warnings: Vec<String>,
     events: Vec<Event>,
     actions: Vec<Action>,
@@ -518,7 +566,59 @@ fn drive(
         events.push(e);
         queue.extend(r.drain_actions());
     }
-    Ok(Run { phase: r.phase(), warnings: r.warnings().to_vec(), events, actions })
+    // What is still in flight arrives in the end.
+    world.now += 1_000_000;
+    world.tick();
+    Ok(Run {
+        phase: r.phase(),
+        failure: r.failure().map(ToString::to_string),
+        rollback_error: r.rollback_error().map(ToString::to_string),
+        warnings: r.warnings().to_vec(),
+        events,
+        actions,
+    })
+}
+
+/// A finished run serves exactly one release everywhere, the new or the
+/// previous, with every message applied once, and replays to the same actions.
+fn check_clean(
+    spec: &RolloutSpec,
+    world: &World,
+    entries: &[(String, ProcessId)],
+    run: &Run,
+) -> Result<(), TestCaseError> {
+    prop_assert_ne!(&run.phase, &Phase::RollbackFailed);
+    // Only an in-place update without a router can undo messages, and it says so.
+    let discarded: u64 = world.discarded.values().sum();
+    prop_assert!(world.discarded.keys().all(|p| world.direct.contains(p)));
+    prop_assert_eq!(discarded > 0, run.warnings.iter().any(|w| w.contains("undid")));
+    prop_assert_eq!(world.lost, 0, "messages lost");
+    for (unit, entry) in entries {
+        let serving = world.serving(entry).cloned();
+        let serving =
+            serving.ok_or_else(|| TestCaseError::fail(format!("{unit}: nothing serves at the end")))?;
+        let code = serving.code.clone().unwrap_or_default();
+        match run.phase {
+            Phase::Succeeded => prop_assert_eq!(&code, &spec.release.hash, "{} after success", unit),
+            Phase::RolledBack => prop_assert_eq!(&code, &spec.previous.hash, "{} after rollback", unit),
+            Phase::Partial => prop_assert!(code == spec.release.hash || code == spec.previous.hash),
+            ref other => prop_assert!(false, "unexpected end {other:?}"),
+        }
+        let discarded = world.discarded.get(entry).copied().unwrap_or(0);
+        prop_assert_eq!(
+            serving.count + discarded,
+            world.sent.get(unit).copied().unwrap_or(0),
+            "{}: messages applied",
+            unit
+        );
+        prop_assert_eq!(serving.dups, 0);
+        // Nothing else serves: every router forwards to one process and others are retired or idle.
+        let live: Vec<_> = world.procs.iter().filter(|(_, p)| !p.retired && p.code.is_some()).collect();
+        prop_assert!(!live.is_empty());
+    }
+    prop_assert_eq!(&replay(spec, &run.events), &run.actions, "replaying the events gives other actions");
+    prop_assert!(world.inflight.is_empty());
+    Ok(())
 }
 
 fn replay(spec: &RolloutSpec, events: &[Event]) -> Vec<Action> {
@@ -546,30 +646,56 @@ proptest! {
         let (spec, mut world, entries) = build(&setup);
         world.faults = faults;
         let run = drive(&spec, &mut world, &entries, &commands, &traffic)?;
-        prop_assert_ne!(&run.phase, &Phase::RollbackFailed);
-        // Only an in-place update without a router can undo messages, and it says so.
-        let discarded: u64 = world.discarded.values().sum();
-        prop_assert!(world.discarded.keys().all(|p| world.direct.contains(p)));
-        prop_assert_eq!(discarded > 0, run.warnings.iter().any(|w| w.contains("undid")));
-        prop_assert_eq!(world.lost, 0, "messages lost");
-        for (unit, entry) in &entries {
-            let serving = world.serving(entry).cloned();
-            let serving = serving.ok_or_else(|| TestCaseError::fail(format!("{unit}: nothing serves at the end")))?;
-            let code = serving.code.clone().unwrap_or_default();
-            match run.phase {
-                Phase::Succeeded => prop_assert_eq!(&code, &spec.release.hash, "{} after success", unit),
-                Phase::RolledBack => prop_assert_eq!(&code, &spec.previous.hash, "{} after rollback", unit),
-                Phase::Partial => prop_assert!(code == spec.release.hash || code == spec.previous.hash),
-                ref other => prop_assert!(false, "unexpected end {other:?}"),
+        check_clean(&spec, &world, &entries, &run)?;
+    }
+
+    /// Messages in flight at the hold that arrive within the drain timeout
+    /// are waited for: no rollout fails for them, and everything ends clean.
+    #[test]
+    fn in_flight_messages_within_the_timeout_are_waited_for(
+        setup in setups(),
+        faults in proptest::collection::vec(any::<u8>(), 0..80),
+        latency in proptest::collection::vec(0u16..1_500, 1..8),
+        traffic in proptest::collection::vec(any::<u8>(), 1..8),
+    ) {
+        let (mut spec, mut world, entries) = build(&setup);
+        spec.state.drain_timeout_ms = 3_000;
+        spec.state.drain_interval_ms = 400;
+        world.faults = faults;
+        world.latency = latency;
+        let run = drive(&spec, &mut world, &entries, &[], &traffic)?;
+        prop_assert!(
+            !run.failure.as_deref().unwrap_or("").contains("in flight"),
+            "failed for messages that arrive in time: {:?}", run.failure
+        );
+        check_clean(&spec, &world, &entries, &run)?;
+    }
+
+    /// Latencies past the drain timeout: the rollout rolls back, saying why,
+    /// and still ends clean (nothing lost or doubled); only a rollback that
+    /// must move state back from a process still behind fails, and says why.
+    #[test]
+    fn in_flight_messages_past_the_timeout_roll_back_cleanly(
+        setup in setups(),
+        latency in proptest::collection::vec(0u16..9_000, 1..8),
+        traffic in proptest::collection::vec(any::<u8>(), 1..8),
+    ) {
+        let (mut spec, mut world, entries) = build(&setup);
+        spec.state.drain_timeout_ms = 2_000;
+        spec.state.drain_interval_ms = 500;
+        world.faults = Vec::new();
+        world.latency = latency;
+        let run = drive(&spec, &mut world, &entries, &[], &traffic)?;
+        if run.phase == Phase::RollbackFailed {
+            let why = run.rollback_error.clone().unwrap_or_default();
+            prop_assert!(why.contains("in flight") && why.contains("drain_timeout_ms"), "{}", why);
+        } else {
+            if run.phase == Phase::RolledBack {
+                let why = run.failure.clone().unwrap_or_default();
+                prop_assert!(why.contains("in flight"), "{}", why);
             }
-            let discarded = world.discarded.get(entry).copied().unwrap_or(0);
-            prop_assert_eq!(serving.count + discarded, world.sent.get(unit).copied().unwrap_or(0), "{}: messages applied", unit);
-            prop_assert_eq!(serving.dups, 0);
-            // Nothing else serves: every router forwards to one process and others are retired or idle.
-            let live: Vec<_> = world.procs.iter().filter(|(_, p)| !p.retired && p.code.is_some()).collect();
-            prop_assert!(!live.is_empty());
+            check_clean(&spec, &world, &entries, &run)?;
         }
-        prop_assert_eq!(replay(&spec, &run.events), run.actions, "replaying the events gives other actions");
     }
 
     /// Failures anywhere, the rollback included: never stuck, never two
@@ -662,4 +788,69 @@ fn terminal_rollouts_refuse_events() {
         .handle(Event::Done { id: 1, at: Timestamp::from_millis(99), outcome: Outcome::Waited })
         .unwrap_err();
     assert!(err.to_string().contains("has finished"), "{err}");
+}
+
+fn blue_green_with_latency(
+    latency_ms: u16,
+    timeout_ms: u64,
+) -> (RolloutSpec, World, Vec<(String, ProcessId)>, Run) {
+    let setup = Setup {
+        kind: 1,
+        shards: 1,
+        routed: true,
+        max_unavailable: 1,
+        max_failures: 0,
+        canary: vec![],
+        manual: false,
+        health_ms: 0,
+    };
+    let (mut spec, mut world, entries) = build(&setup);
+    spec.state.drain_timeout_ms = timeout_ms;
+    spec.state.drain_interval_ms = 1_000;
+    world.faults = vec![200; 50];
+    world.latency = vec![latency_ms];
+    let run = drive(&spec, &mut world, &entries, &[], &[1]).unwrap();
+    (spec, world, entries, run)
+}
+
+fn count(run: &Run, f: impl Fn(&ActionKind) -> bool) -> usize {
+    run.actions.iter().filter(|a| f(&a.kind)).count()
+}
+
+#[test]
+fn blue_green_waits_for_messages_in_flight_at_the_hold() {
+    // Every forwarded message takes 2.5 s: at the hold, blue is behind.
+    let (spec, world, entries, run) = blue_green_with_latency(2_500, 10_000);
+    assert_eq!(run.phase, Phase::Succeeded, "{:?}", run.failure);
+    // Exported, found behind, waited (1 s slices), exported again until drained.
+    let transfers = count(&run, |k| matches!(k, ActionKind::Transfer { .. }));
+    assert!(transfers >= 3, "{transfers} transfer(s)");
+    let first = run.actions.iter().position(|a| matches!(a.kind, ActionKind::Transfer { .. })).unwrap();
+    assert!(matches!(run.actions[first + 1].kind, ActionKind::Wait { .. }), "{:?}", run.actions[first + 1]);
+    let green = world.serving(&entries[0].1).unwrap();
+    assert_eq!(green.code.as_deref(), Some(spec.release.hash.as_str()));
+    assert_eq!((world.lost, green.dups), (0, 0));
+    assert_eq!(green.count, world.sent["world/0"], "every message applied once");
+}
+
+#[test]
+fn blue_green_past_the_drain_timeout_rolls_back_and_loses_nothing() {
+    let (spec, world, entries, run) = blue_green_with_latency(20_000, 3_000);
+    // The plan says how long the transfer may wait.
+    let plan = Rollout::preview(&spec).unwrap();
+    let transfer = plan.iter().find(|p| p.step == "transfer state blue -> green").unwrap();
+    assert!(
+        transfer.detail.ends_with("forwarded before the hold (waits up to 3000 ms)"),
+        "{}",
+        transfer.detail
+    );
+    assert_eq!(run.phase, Phase::RolledBack);
+    let why = run.failure.clone().unwrap();
+    assert!(why.contains("still in flight after waiting 3000 ms (state.drain_timeout_ms)"), "{why}");
+    // Waited up to the timeout in 1 s slices, not longer.
+    assert_eq!(count(&run, |k| matches!(k, ActionKind::Wait { .. })), 3);
+    let blue = world.serving(&entries[0].1).unwrap();
+    assert_eq!(blue.code.as_deref(), Some(spec.previous.hash.as_str()));
+    assert_eq!((world.lost, blue.dups), (0, 0));
+    assert_eq!(blue.count, world.sent["world/0"], "every message applied once");
 }

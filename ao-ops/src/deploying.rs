@@ -307,7 +307,12 @@ fn spec_for(
         previous,
         strategy,
         validation: Validation { smoke: how.smoke.clone(), health: how.health.clone() },
-        state: StateOptions { globals: how.globals.clone(), chunk_bytes: how.chunk_bytes },
+        state: StateOptions {
+            globals: how.globals.clone(),
+            chunk_bytes: how.chunk_bytes,
+            drain_timeout_ms: how.drain_timeout_ms,
+            ..StateOptions::default()
+        },
         finalize: ao_deploy::Finalize::Auto,
         authority,
         labels: BTreeMap::new(),

@@ -136,7 +136,11 @@ fn spec(w: &World, release: &Release) -> RolloutSpec {
             // 60 s of probes every 10 s, on ao-local's virtual clock.
             health: HealthWindow { duration_ms: 60_000, interval_ms: 10_000, max_failures: 0 },
         },
-        state: StateOptions { globals: vec!["Arena".into()], chunk_bytes: 16 * 1024 },
+        state: StateOptions {
+            globals: vec!["Arena".into()],
+            chunk_bytes: 16 * 1024,
+            ..StateOptions::default()
+        },
         finalize: Finalize::Auto,
         authority: w.ao.signer(),
         labels: BTreeMap::new(),

@@ -157,7 +157,7 @@ pub fn spec(
             smoke: smoke(),
             health: HealthWindow { duration_ms: 3_000, interval_ms: 1_000, max_failures: 0 },
         },
-        state: StateOptions { globals: globals(), chunk_bytes: 512 },
+        state: StateOptions { globals: globals(), chunk_bytes: 512, ..StateOptions::default() },
         finalize: ao_deploy::Finalize::Auto,
         authority,
         labels: BTreeMap::new(),
