@@ -268,30 +268,7 @@ impl Journal {
         // hard-linked into place, which never replaces a journal.
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&encode_record(begin));
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("journal");
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-        let written = File::create(&tmp).and_then(|mut f| {
-            f.write_all(&bytes)?;
-            f.sync_all()
-        });
-        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::io(path, e)),
-            // No hard links here: an exclusive create, then one write.
-            Err(_) => {
-                let mut f = OpenOptions::new()
-                    .create_new(true)
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| Error::io(path, e))?;
-                f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(path, e))?;
-            }
-        }
-        crate::fsutil::sync_dir(dir)?;
+        crate::fsutil::create_whole(path, &bytes).map_err(|e| Error::io(path, e))?;
         let file = OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
         Ok(Self { file, path: path.to_path_buf(), len: bytes.len() as u64 })
     }

@@ -24,7 +24,6 @@
 //! read and a write; one left by a deployer that crashed holding it is broken
 //! after [`STALE_LOCK`].
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ao_health::Timestamp;
@@ -212,7 +211,7 @@ pub fn acquire(
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let _lock = LeaseLock::take(path)?;
-    match create_whole(path, dir, &lease) {
+    match create_whole(path, &lease) {
         Ok(()) => Ok(LeaseGuard { path: path.to_path_buf(), lease }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let current = read_lease(path)?.ok_or_else(|| Error::io(path, e))?;
@@ -249,30 +248,10 @@ fn new_lease(holder: &str, rollout: &str, now: Timestamp, ttl_ms: u64) -> Lease 
     }
 }
 
-/// Creates `path` holding `lease`, whole, or fails with `AlreadyExists`: the
-/// lease is written and fsynced under a temporary name, then hard-linked to
-/// `path` (a link never replaces a file). Where hard links are not supported,
-/// falls back to an exclusive create, then the write.
-fn create_whole(path: &Path, dir: &Path, lease: &Lease) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(lease).unwrap_or_default();
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lease");
-    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), lease.token));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(&bytes)?;
-        f.sync_all()
-    });
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
-        Err(_) => {
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
-    }
-    std::fs::File::open(dir).and_then(|d| d.sync_all())
+/// Creates `path` holding `lease`, whole, or fails with `AlreadyExists`
+/// (see [`crate::fsutil::create_whole`]: a link never replaces a file).
+fn create_whole(path: &Path, lease: &Lease) -> std::io::Result<()> {
+    crate::fsutil::create_whole(path, &serde_json::to_vec_pretty(lease).unwrap_or_default())
 }
 
 /// Takes over a stale lease explicitly. Refused while the lease is fresh.
@@ -316,7 +295,7 @@ pub fn take_over(
         let _ = std::fs::remove_file(&claimed);
         return Err(held_now(now));
     }
-    let created = create_whole(path, dir, &lease);
+    let created = create_whole(path, &lease);
     let _ = std::fs::remove_file(&claimed);
     match created {
         Ok(()) => Ok((LeaseGuard { path: path.to_path_buf(), lease }, current)),
