@@ -222,17 +222,8 @@ pub fn verify(
 }
 
 /// Writes `bytes` to `path` without ever leaving a half-written file: a
-/// temporary file beside it, fsync, rename over, fsync the directory.
+/// temporary file of its own beside it, fsync, rename over, fsync the directory
+/// ([`ao_fs::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write as _;
-    let io = |path: &Path, source| Error::new(ErrorKind::Io { path: path.to_path_buf(), source });
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("bundle")));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
-    f.sync_all().map_err(|e| io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
-    Ok(())
+    ao_fs::write_atomic(path, bytes).map_err(|e| Error::new(ErrorKind::Io { path: e.path, source: e.source }))
 }

@@ -238,37 +238,7 @@ impl StateStore for MemoryStateStore {
 /// rename wins and the file holds one writer's bytes whole. The temporary file
 /// is removed when any step fails. A file replaced keeps its permissions.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write as _;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let pid = std::process::id();
-    // A name left by a crashed run of a process with the same pid is skipped.
-    let (tmp, mut f) = loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{pid}.{n}.tmp"));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(&tmp, e)),
-        }
-    };
-    let result = (|| {
-        // A file replaced keeps its permissions (an overlay kept private stays private).
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions()).map_err(|e| Error::io(&tmp, e))?;
-        }
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    ao_fs::write_atomic(path, bytes).map_err(|e| Error::io(e.path, e.source))
 }
 
 #[cfg(test)]

@@ -171,17 +171,9 @@ impl LogWriter {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the directory.
+/// Writes `bytes` to `path` atomically ([`ao_fs::write_atomic`]): temp file, fsync, rename, fsync the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))?;
-    Ok(())
+    ao_fs::write_atomic(path, bytes).map_err(|e| Error::io(e.path, e.source))
 }
 
 /// Serde for byte payloads: a string when UTF-8, else `{"base64": "..."}`.
